@@ -1,0 +1,22 @@
+# Installs headers, the three layer libraries, a CMake package and a pkg-config file.
+include(CMakePackageConfigHelpers)
+
+install(DIRECTORY include/reactor DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS reactor_core reactor_net reactor_http reactor
+  EXPORT reactorTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT reactorTargets NAMESPACE reactor:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/reactor)
+
+configure_package_config_file(cmake/reactorConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/reactorConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/reactor)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/reactorConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/reactorConfig.cmake
+  ${CMAKE_CURRENT_BINARY_DIR}/reactorConfigVersion.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/reactor)
+
+configure_file(cmake/reactor.pc.in ${CMAKE_CURRENT_BINARY_DIR}/reactor.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/reactor.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

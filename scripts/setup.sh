@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and tests need, skipping apt when all are present.
+# Usage: scripts/setup.sh [bench]   ("bench" adds the peer servers and tools for bench/).
+set -euo pipefail
+pkgs=(cmake make g++ clang libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev curl wrk python3 procps)
+if [[ "${1:-}" == bench ]]; then
+  pkgs+=(libev-dev libuv1-dev libevent-dev libasio-dev nginx-light h2o gnuplot-nox python3-uvloop valgrind util-linux)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
