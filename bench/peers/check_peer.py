@@ -138,7 +138,15 @@ def check_http(port):
             time.sleep(0.001)
         if (n := read_responses(s, 50)) != 50:
             sys.exit(f"FAIL split requests: 50 requests, {n} responses")
-    print("ok http: 100 pipelined in one write, 50 split at random points")
+    with connect(port) as s:  # a burst larger than the socket buffers, read late
+        sender = threading.Thread(target=s.sendall, args=(req * 50000,))
+        sender.start()
+        time.sleep(0.5)
+        n = read_responses(s, 50000)
+        sender.join(TIMEOUT)
+        if n != 50000:
+            sys.exit(f"FAIL burst: 50000 requests, {n} responses")
+    print("ok http: 100 pipelined in one write, 50 split at random points, 50000 read late")
 
 
 def main():
