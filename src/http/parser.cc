@@ -1,0 +1,578 @@
+#include "http/parser.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+
+#include "core/check.h"
+
+// Choices where RFC 9112 leaves room (docs/http_parser.md has the full table):
+// - Lines must end in CRLF; a bare LF is a 400 (§2.2 allows accepting it, but a
+//   front end that disagrees about line ends is a request-smuggling vector).
+// - Up to kMaxLeadingEmptyLines CRLFs before a request are skipped (§2.2).
+// - HTTP/1.x with x > 1 is served as HTTP/1.1; any other well-formed HTTP/d.d is a
+//   505, including the HTTP/2 preface "PRI * HTTP/2.0" (the version is checked
+//   before the target form). Anything not shaped HTTP/d.d is a 400.
+// - Content-Length must be one field holding 1*DIGIT: a list ("5, 5") or a second
+//   field, even an identical one, is a 400 — no client needs them, and every
+//   lenient reading is one more way for two parsers to disagree.
+// - Transfer-Encoding elements must be bare tokens; chunked must be last and appear
+//   once (else 400); any other coding before it is a 501.
+// - Trailer fields are checked like header fields, counted against the same limits,
+//   and dropped.
+
+namespace reactor::http::detail {
+
+namespace {
+
+constexpr unsigned kMaxLeadingEmptyLines = 4;
+constexpr std::size_t kMaxChunkLine = 1024;      // hex size + extensions, without CRLF
+constexpr std::size_t kMaxChunkExtBytes = 4096;  // summed over the chunks of one request
+constexpr std::size_t kInitialFieldCapacity = 32;
+constexpr std::size_t kKeptBodyCapacity = 64 << 10;
+// Spans are 32-bit; these caps keep every offset of a request head below 2^32.
+constexpr std::size_t kMaxHeadLimit = std::size_t{1} << 30;
+
+enum : std::uint8_t {
+  kToken = 1,       // tchar (RFC 9110 §5.6.2)
+  kFieldValue = 2,  // HT, SP, VCHAR, obs-text
+  kTarget = 4,      // VCHAR except '#': a request-target never carries a fragment
+  kHost = 8,        // reg-name, IP-literal and port characters, without userinfo '@'
+  kScheme = 16,     // ALPHA / DIGIT / "+" / "-" / "."
+};
+
+constexpr std::array<std::uint8_t, 256> make_char_classes() {
+  std::array<std::uint8_t, 256> table{};
+  constexpr std::string_view token_marks = "!#$%&'*+-.^_`|~";
+  constexpr std::string_view host_marks = "-._~!$&'()*+,;=:[]%";
+  constexpr std::string_view scheme_marks = "+-.";
+  for (int c = 0; c < 256; ++c) {
+    const char ch = static_cast<char>(c);
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    const bool vchar = c > 0x20 && c < 0x7f;
+    std::uint8_t bits = 0;
+    if (alnum || (vchar && token_marks.find(ch) != std::string_view::npos)) bits |= kToken;
+    if (c == '\t' || (c >= 0x20 && c != 0x7f)) bits |= kFieldValue;
+    if (vchar && c != '#') bits |= kTarget;
+    if (alnum || (vchar && host_marks.find(ch) != std::string_view::npos)) bits |= kHost;
+    if (alnum || (vchar && scheme_marks.find(ch) != std::string_view::npos)) bits |= kScheme;
+    table[static_cast<std::size_t>(c)] = bits;
+  }
+  return table;
+}
+
+constexpr std::array<std::uint8_t, 256> kCharClass = make_char_classes();
+
+inline bool is(char c, std::uint8_t cls) {
+  return (kCharClass[static_cast<unsigned char>(c)] & cls) != 0;
+}
+inline bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+inline bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+bool all_of_class(std::string_view s, std::uint8_t cls) {
+  return std::all_of(s.begin(), s.end(), [cls](char c) { return is(c, cls); });
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Calls f on each non-empty element of a comma-separated list (RFC 9110 §5.6.1:
+// empty elements are ignored); stops early when f returns false.
+template <typename F>
+bool for_each_element(std::string_view list, F&& f) {
+  std::size_t i = 0;
+  while (i <= list.size()) {
+    std::size_t comma = list.find(',', i);
+    if (comma == std::string_view::npos) comma = list.size();
+    const std::string_view element = trim_ows(list.substr(i, comma - i));
+    if (!element.empty() && !f(element)) return false;
+    i = comma + 1;
+  }
+  return true;
+}
+
+// authority = host [":" port]; userinfo is rejected by kHost lacking '@'.
+bool valid_authority(std::string_view a, bool port_required) {
+  if (a.empty() || !all_of_class(a, kHost)) return false;
+  if (!port_required) return true;
+  const std::size_t colon = a.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == a.size()) return false;
+  const std::string_view port = a.substr(colon + 1);
+  return std::all_of(port.begin(), port.end(), is_digit);
+}
+
+// chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
+bool valid_chunk_ext(std::string_view s) {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  auto skip_bws = [&] {
+    while (i < n && is_ows(s[i])) ++i;
+  };
+  while (i < n) {
+    skip_bws();
+    if (i == n || s[i] != ';') return false;
+    ++i;
+    skip_bws();
+    const std::size_t name = i;
+    while (i < n && is(s[i], kToken)) ++i;
+    if (i == name) return false;
+    const std::size_t after_name = i;
+    skip_bws();
+    if (i == n || s[i] != '=') {
+      i = after_name;  // trailing BWS is only allowed before ';' or '='
+      continue;
+    }
+    ++i;
+    skip_bws();
+    if (i < n && s[i] == '"') {
+      for (++i; i < n && s[i] != '"'; ++i) {
+        if (s[i] == '\\' && ++i == n) return false;
+        if (!is(s[i], kFieldValue)) return false;
+      }
+      if (i == n) return false;
+      ++i;
+    } else {
+      const std::size_t value = i;
+      while (i < n && is(s[i], kToken)) ++i;
+      if (i == value) return false;
+    }
+  }
+  return true;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+RequestParser::RequestParser(const Limits& limits) : limits_(limits) {
+  limits_.max_request_line = std::min(limits_.max_request_line, kMaxHeadLimit);
+  limits_.max_header_bytes = std::min(limits_.max_header_bytes, kMaxHeadLimit);
+  fields_.reserve(kInitialFieldCapacity);
+  request_.headers_.reserve(kInitialFieldCapacity);
+}
+
+void RequestParser::reset() noexcept {
+  phase_ = Phase::leading;
+  result_ = {State::need_more, 0, 0, {}};
+  pos_ = scan_ = seen_ = block_start_ = body_start_ = 0;
+  leading_lines_ = 0;
+  method_ = target_ = path_ = query_ = Span{};
+  root_path_ = false;
+  fields_.clear();
+  trailer_count_ = 0;
+  host_count_ = 0;
+  has_content_length_ = has_transfer_encoding_ = false;
+  te_chunked_last_ = te_other_coding_ = false;
+  te_chunked_count_ = 0;
+  content_length_ = chunk_left_ = 0;
+  chunk_ext_bytes_ = 0;
+  body_.clear();
+  // One huge chunked upload should not pin its buffer for the connection's life.
+  if (body_.capacity() > kKeptBodyCapacity) std::string().swap(body_);
+  std::vector<Header> headers = std::move(request_.headers_);  // keeps its capacity
+  headers.clear();
+  request_ = Request{};
+  request_.headers_ = std::move(headers);
+  bound_ = false;
+}
+
+RequestParser::Result RequestParser::parse(std::string_view in) {
+  if (phase_ == Phase::done || phase_ == Phase::failed) return result_;
+  REACTOR_CHECK(in.size() >= seen_,
+                "RequestParser::parse: input must start at the request and keep every byte");
+  seen_ = in.size();
+  while (step(in)) {
+  }
+  if (phase_ == Phase::failed) return result_;
+  if (headers_done()) bind_views(in);
+  if (phase_ != Phase::done) return {State::need_more, 0, 0, {}};
+  result_ = {State::complete, pos_, 0, {}};
+  return result_;
+}
+
+// One move of the state machine; false when it must wait for input or has finished.
+bool RequestParser::step(std::string_view in) {
+  std::size_t lf = 0;
+  switch (phase_) {
+    case Phase::leading:
+      return skip_leading_lines(in);
+    case Phase::request_line:
+      switch (find_line_end(in, pos_ + limits_.max_request_line + 2, lf)) {
+        case LineEnd::found:
+          return parse_request_line(in, lf);
+        case LineEnd::too_long:
+          return fail(414, "request line too long");
+        case LineEnd::more:
+          return false;
+      }
+      return false;
+    case Phase::headers:
+    case Phase::trailers:
+      switch (find_line_end(in, block_start_ + limits_.max_header_bytes, lf)) {
+        case LineEnd::found:
+          return parse_field_line(in, lf);
+        case LineEnd::too_long:
+          return fail(
+              431, phase_ == Phase::headers ? "header block too large" : "trailer block too large");
+        case LineEnd::more:
+          return false;
+      }
+      return false;
+    case Phase::body:
+      if (in.size() - body_start_ < content_length_) return false;
+      pos_ = body_start_ + static_cast<std::size_t>(content_length_);
+      phase_ = Phase::done;
+      return false;
+    case Phase::chunk_size:
+      switch (find_line_end(in, pos_ + kMaxChunkLine + 2, lf)) {
+        case LineEnd::found:
+          return parse_chunk_size(in, lf);
+        case LineEnd::too_long:
+          return fail(400, "chunk size line too long");
+        case LineEnd::more:
+          return false;
+      }
+      return false;
+    case Phase::chunk_data:
+      return read_chunk_data(in);
+    case Phase::chunk_crlf:
+      return expect_chunk_crlf(in);
+    case Phase::done:
+    case Phase::failed:
+      return false;
+  }
+  return false;
+}
+
+// Looks for the LF ending the line at pos_, resuming where the last call stopped
+// so no byte goes through memchr twice. `bound` is the first offset the LF may
+// not reach; the search never reads past it, so junk cannot make us scan far.
+RequestParser::LineEnd RequestParser::find_line_end(std::string_view in, std::size_t bound,
+                                                    std::size_t& lf) {
+  scan_ = std::max(scan_, pos_);
+  const std::size_t stop = std::min(in.size(), bound);
+  if (scan_ < stop) {
+    const void* hit = std::memchr(in.data() + scan_, '\n', stop - scan_);
+    if (hit != nullptr) {
+      lf = static_cast<std::size_t>(static_cast<const char*>(hit) - in.data());
+      scan_ = lf + 1;
+      return LineEnd::found;
+    }
+    scan_ = stop;
+  }
+  return in.size() >= bound ? LineEnd::too_long : LineEnd::more;
+}
+
+bool RequestParser::skip_leading_lines(std::string_view in) {
+  while (pos_ < in.size()) {
+    if (in[pos_] == '\n') return fail(400, "bare LF line ending");
+    if (in[pos_] != '\r') {
+      phase_ = Phase::request_line;
+      return true;
+    }
+    if (pos_ + 1 == in.size()) return false;
+    if (in[pos_ + 1] != '\n') return fail(400, "CR not followed by LF");
+    if (++leading_lines_ > kMaxLeadingEmptyLines) {
+      return fail(400, "too many empty lines before the request");
+    }
+    pos_ += 2;
+  }
+  return false;
+}
+
+//   method SP request-target SP HTTP-version CRLF
+//   ^pos_  ^i              ^t  ^v           ^end  ^lf
+bool RequestParser::parse_request_line(std::string_view in, std::size_t lf) {
+  if (in[lf - 1] != '\r') return fail(400, "bare LF line ending");
+  const char* p = in.data();
+  const std::size_t begin = pos_;
+  const std::size_t end = lf - 1;
+  std::size_t i = begin;
+  while (i < end && is(p[i], kToken)) ++i;
+  if (i == begin || i == end || p[i] != ' ') return fail(400, "malformed method");
+  method_ = span(begin, i);
+  const std::size_t t = ++i;
+  while (i < end && is(p[i], kTarget)) ++i;
+  if (i == t) return fail(400, "missing request-target");
+  if (i == end) return fail(400, "missing HTTP-version");
+  if (p[i] != ' ') return fail(400, "invalid character in request-target");
+  target_ = span(t, i);
+  const std::string_view v(p + i + 1, end - i - 1);
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !is_digit(v[5]) || v[6] != '.' ||
+      !is_digit(v[7])) {
+    return fail(400, "malformed HTTP-version");
+  }
+  if (v[5] != '1') return fail(505, "unsupported HTTP major version");
+  request_.version_ = v[7] == '0' ? Version::http_1_0 : Version::http_1_1;
+  if (!classify_target(in)) return false;
+  pos_ = block_start_ = lf + 1;
+  phase_ = Phase::headers;
+  return true;
+}
+
+// RFC 9112 §3.2: origin-form for everything, asterisk-form only for OPTIONS,
+// authority-form only (and always) for CONNECT, absolute-form for any but CONNECT.
+bool RequestParser::classify_target(std::string_view in) {
+  const std::string_view method = view(in, method_);
+  const std::string_view target = view(in, target_);
+  const bool connect = method == "CONNECT";
+  const std::size_t begin = target_.offset;
+  const std::size_t end = begin + target.size();
+  if (target.front() == '/') {
+    if (connect) return fail(400, "CONNECT requires an authority-form target");
+    split_path_query(in, begin, end);
+    return true;
+  }
+  if (target == "*") {
+    if (method != "OPTIONS") return fail(400, "asterisk-form target outside OPTIONS");
+    path_ = query_ = span(end, end);
+    return true;
+  }
+  if (connect) {
+    if (!valid_authority(target, true)) return fail(400, "malformed authority-form target");
+    path_ = query_ = span(end, end);
+    return true;
+  }
+  // absolute-form, restricted to URIs with an authority: scheme "://" authority ...
+  std::size_t i = 0;
+  const bool alpha = (target[0] | 0x20) >= 'a' && (target[0] | 0x20) <= 'z';
+  while (i < target.size() && is(target[i], kScheme)) ++i;
+  if (!alpha || target.substr(i, 3) != "://") return fail(400, "malformed request-target");
+  const std::size_t authority = i + 3;
+  const std::size_t path = std::min(target.find_first_of("/?", authority), target.size());
+  if (!valid_authority(target.substr(authority, path - authority), false)) {
+    return fail(400, "malformed authority in absolute-form target");
+  }
+  split_path_query(in, begin + path, end);
+  root_path_ = path_.length == 0;
+  return true;
+}
+
+void RequestParser::split_path_query(std::string_view in, std::size_t begin, std::size_t end) {
+  const void* q = std::memchr(in.data() + begin, '?', end - begin);
+  const std::size_t mark =
+      q ? static_cast<std::size_t>(static_cast<const char*>(q) - in.data()) : end;
+  path_ = span(begin, mark);
+  query_ = q ? span(mark + 1, end) : span(end, end);
+}
+
+//   field-name ":" OWS field-value OWS CRLF
+//   ^pos_      ^i      ^v          ^last ^end ^lf
+bool RequestParser::parse_field_line(std::string_view in, std::size_t lf) {
+  if (lf == pos_ || in[lf - 1] != '\r') return fail(400, "bare LF line ending");
+  const char* p = in.data();
+  const std::size_t begin = pos_;
+  const std::size_t end = lf - 1;
+  pos_ = lf + 1;
+  if (begin == end) return phase_ == Phase::headers ? finish_headers() : finish_trailers();
+
+  const bool trailer = phase_ == Phase::trailers;
+  const std::size_t count = trailer ? ++trailer_count_ : fields_.size() + 1;
+  if (count > limits_.max_headers) return fail(431, "too many header fields");
+  if (is_ows(p[begin])) return fail(400, "obs-fold or whitespace before a field line");
+  std::size_t i = begin;
+  while (i < end && is(p[i], kToken)) ++i;
+  if (i == end || p[i] != ':') {
+    return fail(400, i < end && is_ows(p[i]) ? "whitespace before colon" : "invalid field name");
+  }
+  if (i == begin) return fail(400, "empty field name");
+  const std::size_t colon = i;
+  for (++i; i < end && is_ows(p[i]);) ++i;
+  const std::size_t v = i;
+  std::size_t last = i;
+  // The hot loop of the parser: one table lookup per value byte.
+  for (; i < end; ++i) {
+    if (!is(p[i], kFieldValue)) return fail(400, "invalid character in field value");
+    if (!is_ows(p[i])) last = i + 1;
+  }
+  if (trailer) return true;
+  fields_.push_back({span(begin, colon), span(v, last)});
+  return interpret_field(std::string_view(p + begin, colon - begin),
+                         std::string_view(p + v, last - v));
+}
+
+// The fields that change framing or connection handling; others pass through.
+bool RequestParser::interpret_field(std::string_view name, std::string_view value) {
+  switch (name.size()) {
+    case 4:
+      if (!iequals(name, "host")) break;
+      if (++host_count_ > 1) return fail(400, "more than one Host");
+      if (!all_of_class(value, kHost)) return fail(400, "invalid Host");
+      break;
+    case 6:
+      if (iequals(name, "expect") && iequals(value, "100-continue")) {
+        request_.expects_continue_ = true;
+      }
+      break;
+    case 10:
+      if (!iequals(name, "connection")) break;
+      for_each_element(value, [this](std::string_view option) {
+        if (iequals(option, "close")) request_.connection_close_ = true;
+        if (iequals(option, "keep-alive")) request_.connection_keep_alive_ = true;
+        return true;
+      });
+      break;
+    case 14:
+      if (iequals(name, "content-length")) return set_content_length(value);
+      break;
+    case 17:
+      if (iequals(name, "transfer-encoding")) return add_transfer_codings(value);
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+bool RequestParser::set_content_length(std::string_view value) {
+  if (has_content_length_) return fail(400, "more than one Content-Length");
+  has_content_length_ = true;
+  if (value.empty()) return fail(400, "empty Content-Length");
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t n = 0;
+  for (const char c : value) {
+    if (!is_digit(c)) return fail(400, "Content-Length is not a decimal number");
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (n > (kMax - digit) / 10) return fail(400, "Content-Length overflows");
+    n = n * 10 + digit;
+  }
+  content_length_ = n;
+  return true;
+}
+
+// Field lines combine into one list; finish_headers() judges the whole of it.
+bool RequestParser::add_transfer_codings(std::string_view value) {
+  has_transfer_encoding_ = true;
+  return for_each_element(value, [this](std::string_view coding) {
+    if (!all_of_class(coding, kToken)) return fail(400, "malformed Transfer-Encoding");
+    const bool chunked = iequals(coding, "chunked");
+    te_chunked_count_ += chunked ? 1 : 0;
+    te_other_coding_ = te_other_coding_ || !chunked;
+    te_chunked_last_ = chunked;
+    return true;
+  });
+}
+
+// RFC 9112 §6.3: decide the body length once, from the complete header block.
+bool RequestParser::finish_headers() {
+  const bool http11 = request_.version_ == Version::http_1_1;
+  if (http11 && host_count_ == 0) return fail(400, "missing Host");
+  if (has_transfer_encoding_) {
+    if (!http11) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+    if (has_content_length_) return fail(400, "both Content-Length and Transfer-Encoding");
+    if (!te_chunked_last_) return fail(400, "chunked is not the final transfer coding");
+    if (te_chunked_count_ > 1) return fail(400, "chunked applied more than once");
+    if (te_other_coding_) return fail(501, "unsupported transfer coding");
+    phase_ = Phase::chunk_size;
+    return true;
+  }
+  if (content_length_ > limits_.max_body) return fail(413, "Content-Length over the limit");
+  body_start_ = pos_;
+  phase_ = content_length_ == 0 ? Phase::done : Phase::body;
+  return true;
+}
+
+bool RequestParser::finish_trailers() {
+  phase_ = Phase::done;
+  return true;
+}
+
+//   chunk-size [ chunk-ext ] CRLF
+bool RequestParser::parse_chunk_size(std::string_view in, std::size_t lf) {
+  if (lf == pos_ || in[lf - 1] != '\r') return fail(400, "bare LF line ending");
+  const std::size_t begin = pos_;
+  const std::size_t end = lf - 1;
+  pos_ = lf + 1;
+  std::uint64_t size = 0;
+  std::size_t i = begin;
+  for (int digit = 0; i < end && (digit = hex_value(in[i])) >= 0; ++i) {
+    if (size >> 60 != 0) return fail(400, "chunk size overflows");
+    size = size << 4 | static_cast<std::uint64_t>(digit);
+  }
+  if (i == begin) return fail(400, "missing chunk size");
+  if (i < end) {
+    chunk_ext_bytes_ += end - i;
+    if (chunk_ext_bytes_ > kMaxChunkExtBytes) return fail(400, "chunk extensions too long");
+    if (!valid_chunk_ext(in.substr(i, end - i))) return fail(400, "malformed chunk extension");
+  }
+  if (size == 0) {
+    block_start_ = pos_;
+    phase_ = Phase::trailers;
+    return true;
+  }
+  // body_ never exceeds max_body, so the subtraction cannot wrap.
+  if (size > limits_.max_body - body_.size()) return fail(413, "chunked body over the limit");
+  chunk_left_ = size;
+  phase_ = Phase::chunk_data;
+  return true;
+}
+
+// Chunk data is copied as it arrives, so each byte is handled once however the
+// input is split; the copy is the price of handing out one contiguous body.
+bool RequestParser::read_chunk_data(std::string_view in) {
+  const std::size_t available = in.size() - pos_;
+  if (available == 0) return false;
+  const std::size_t take =
+      static_cast<std::size_t>(std::min<std::uint64_t>(available, chunk_left_));
+  body_.append(in.data() + pos_, take);
+  pos_ += take;
+  chunk_left_ -= take;
+  if (chunk_left_ != 0) return false;
+  phase_ = Phase::chunk_crlf;
+  return true;
+}
+
+bool RequestParser::expect_chunk_crlf(std::string_view in) {
+  const std::size_t available = in.size() - pos_;
+  if ((available >= 1 && in[pos_] != '\r') || (available >= 2 && in[pos_ + 1] != '\n')) {
+    return fail(400, "chunk data not followed by CRLF");
+  }
+  if (available < 2) return false;
+  pos_ += 2;
+  phase_ = Phase::chunk_size;
+  return true;
+}
+
+bool RequestParser::fail(int status, std::string_view reason) {
+  phase_ = Phase::failed;
+  result_ = {State::error, pos_, status, reason};
+  return false;
+}
+
+// Turns the stored offsets into views of `in`. The head is re-pointed only when
+// the caller's buffer moved (rare: it grows geometrically), so trickling a body in
+// costs nothing per call. bound_base_ is compared, never dereferenced.
+void RequestParser::bind_views(std::string_view in) {
+  const auto base = reinterpret_cast<std::uintptr_t>(in.data());
+  if (!bound_ || base != bound_base_) {
+    request_.method_ = view(in, method_);
+    request_.target_ = view(in, target_);
+    request_.path_ = root_path_ ? std::string_view("/") : view(in, path_);
+    request_.query_ = view(in, query_);
+    request_.headers_.clear();
+    for (const FieldSpan& f : fields_) {
+      request_.headers_.push_back({view(in, f.name), view(in, f.value)});
+    }
+    bound_ = true;
+    bound_base_ = base;
+  }
+  if (phase_ != Phase::done) return;
+  request_.body_ = has_transfer_encoding_
+                       ? std::string_view(body_)
+                       : in.substr(body_start_, static_cast<std::size_t>(content_length_));
+}
+
+}  // namespace reactor::http::detail

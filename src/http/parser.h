@@ -1,0 +1,157 @@
+#pragma once
+// The HTTP/1.1 request parser: pure (bytes in, verdict out), incremental and
+// zero-copy. It never touches a descriptor or a buffer it does not get passed.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reactor/http/request.h"
+
+namespace reactor::http::detail {
+
+/// Upper bounds that keep a hostile peer from making us buffer without end.
+struct Limits {
+  std::size_t max_request_line = 8192;   ///< without CRLF; longer -> 414
+  std::size_t max_header_bytes = 65536;  ///< header (and trailer) block with CRLFs -> 431
+  std::size_t max_headers = 100;         ///< field lines (and trailer lines) -> 431
+  std::size_t max_body = 16 << 20;       ///< decoded body -> 413
+};
+
+/// Parses one request at a time out of a connection's input, strictly per RFC 9112.
+/// Each call gets the whole input from the first byte of the current request; the
+/// parser keeps offsets (never pointers), so the caller's buffer may move between
+/// calls, and it never examines a byte twice across calls: feeding one byte at a
+/// time costs O(n) in total. Not thread-safe; one parser per connection.
+class RequestParser {
+ public:
+  enum class State : std::uint8_t { complete, need_more, error };
+
+  struct Result {
+    State state;
+    /// complete: bytes this request occupies (leading empty lines included); the
+    /// bytes after it (a pipelined request) were not looked at. need_more: 0.
+    /// error: where the problem was found (diagnostic only).
+    std::size_t consumed;
+    /// error: 400, 413, 414, 431, 501 or 505; 0 otherwise. After an error the
+    /// framing is lost: answer with this status and close the connection.
+    int status;
+    /// error: what was wrong, for logs (not a reason phrase); empty otherwise.
+    std::string_view reason;
+  };
+
+  explicit RequestParser(const Limits& limits = Limits{});
+
+  /// Advances over `input`, which must start at the current request's first byte
+  /// and hold at least the bytes of the previous call. After complete or error the
+  /// same result is returned until reset().
+  Result parse(std::string_view input);
+
+  /// Valid once headers_done(): request line and headers view the `input` of the
+  /// latest parse() call. The body is set only when parse() returned complete.
+  const Request& request() const noexcept { return request_; }
+
+  /// True once the header block is parsed and accepted, so the server can look at
+  /// request() (e.g. expects_continue()) and send "100 Continue" before the body.
+  bool headers_done() const noexcept { return phase_ >= Phase::body && phase_ != Phase::failed; }
+
+  /// Forgets the current request, keeping allocated capacity, for the next one.
+  void reset() noexcept;
+
+ private:
+  // Where parsing resumes. Each phase owns a contiguous range of the input:
+  //
+  //   [CRLF...] request-line CRLF *(field-line CRLF) CRLF [body]
+  //   ^leading  ^request_line      ^headers                ^body / chunk_* / trailers
+  //
+  //   chunked body:  chunk_size -> chunk_data -> chunk_crlf -> chunk_size ...
+  //                  chunk_size("0") -> trailers -> done
+  enum class Phase : std::uint8_t {
+    leading,
+    request_line,
+    headers,
+    body,
+    chunk_size,
+    chunk_data,
+    chunk_crlf,
+    trailers,
+    done,
+    failed,
+  };
+
+  // An offset/length pair into the input; the input moves, offsets do not.
+  struct Span {
+    std::uint32_t offset = 0;
+    std::uint32_t length = 0;
+  };
+  struct FieldSpan {
+    Span name;
+    Span value;
+  };
+
+  enum class LineEnd : std::uint8_t { found, more, too_long };
+
+  static Span span(std::size_t begin, std::size_t end) {
+    return {static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(end - begin)};
+  }
+  static std::string_view view(std::string_view in, Span s) {
+    return {in.data() + s.offset, s.length};
+  }
+
+  bool step(std::string_view in);
+  LineEnd find_line_end(std::string_view in, std::size_t bound, std::size_t& lf);
+  bool skip_leading_lines(std::string_view in);
+  bool parse_request_line(std::string_view in, std::size_t lf);
+  bool classify_target(std::string_view in);
+  void split_path_query(std::string_view in, std::size_t begin, std::size_t end);
+  bool parse_field_line(std::string_view in, std::size_t lf);
+  bool interpret_field(std::string_view name, std::string_view value);
+  bool set_content_length(std::string_view value);
+  bool add_transfer_codings(std::string_view value);
+  bool finish_headers();
+  bool finish_trailers();
+  bool parse_chunk_size(std::string_view in, std::size_t lf);
+  bool read_chunk_data(std::string_view in);
+  bool expect_chunk_crlf(std::string_view in);
+  bool fail(int status, std::string_view reason);
+  void bind_views(std::string_view in);
+
+  Limits limits_;
+  Phase phase_ = Phase::leading;
+  Result result_{State::need_more, 0, 0, {}};
+
+  // Offsets into the input (see the diagram above).
+  std::size_t pos_ = 0;          // first byte the current phase has not consumed
+  std::size_t scan_ = 0;         // bytes in [pos_, scan_) are known to hold no LF
+  std::size_t seen_ = 0;         // input size of the previous call
+  std::size_t block_start_ = 0;  // first byte of the header or trailer block
+  std::size_t body_start_ = 0;
+  unsigned leading_lines_ = 0;
+
+  Span method_, target_, path_, query_;
+  bool root_path_ = false;  // absolute-form target without a path: path() is "/"
+  std::vector<FieldSpan> fields_;
+  std::size_t trailer_count_ = 0;
+
+  // Header semantics gathered while the field lines go by.
+  unsigned host_count_ = 0;
+  bool has_content_length_ = false;
+  bool has_transfer_encoding_ = false;
+  bool te_chunked_last_ = false;
+  bool te_other_coding_ = false;
+  unsigned te_chunked_count_ = 0;
+  std::uint64_t content_length_ = 0;
+
+  // Chunked decoding: the decoded body lives here, since chunks are not contiguous.
+  std::uint64_t chunk_left_ = 0;
+  std::size_t chunk_ext_bytes_ = 0;
+  std::string body_;
+
+  Request request_;
+  std::uintptr_t bound_base_ = 0;  // input.data() the views were made from (compared only)
+  bool bound_ = false;
+};
+
+}  // namespace reactor::http::detail
