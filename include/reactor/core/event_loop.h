@@ -1,0 +1,120 @@
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "reactor/core/handler.h"
+#include "reactor/core/selector.h"
+#include "reactor/core/timer_id.h"
+
+namespace reactor {
+
+namespace detail {
+class TimerQueue;
+class SignalSource;
+class Wakeup;
+}  // namespace detail
+
+/// Counters a loop keeps about itself; readable from any thread.
+struct LoopStats {
+  uint64_t iterations = 0;
+  uint64_t events = 0;  ///< ready descriptors dispatched to handlers
+};
+
+/// The reactor: waits on a Selector and dispatches each ready descriptor to its Handler,
+/// then runs due timers, then tasks posted with post(). At most one per thread; it belongs
+/// to the thread that constructed it.
+///
+/// Thread-safety: every member is "loop thread only" (checked, aborting on misuse) unless
+/// its comment says "any thread". The same holds for every class in this library.
+class EventLoop {
+ public:
+  using Task = std::function<void()>;
+
+  /// `backend`: a make_selector() name; empty picks the default (epoll).
+  explicit EventLoop(std::string_view backend = {});
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  /// Runs until stop(). Tasks still posted when it stops run before it returns.
+  void run();
+  /// Any thread: makes run() return after the current iteration.
+  void stop();
+  /// Any thread: runs `task` on the loop thread after the current batch of events.
+  void post(Task task);
+  /// Any thread: runs `task` now when called on the loop thread, otherwise posts it.
+  void dispatch(Task task);
+
+  /// Any thread.
+  bool in_loop_thread() const { return std::this_thread::get_id() == thread_; }
+  void assert_in_loop_thread() const;
+
+  /// Starts dispatching readiness of `fd` to `handler`. `interest` may be 0. Fails (with
+  /// nothing registered) when the backend refuses the descriptor.
+  std::error_code watch(int fd, uint32_t interest, Handler& handler);
+  void set_interest(int fd, uint32_t interest);
+  uint32_t interest(int fd) const;
+  /// Stops dispatching for `fd`; events already collected for it are dropped, even when
+  /// the number is reused later in the same batch.
+  void unwatch(int fd);
+  /// For edge-triggered backends: delivers `ready` to fd's handler again next iteration
+  /// (a handler that stopped at its per-wake-up quota asks for the rest this way).
+  void requeue(int fd, uint32_t ready);
+
+  /// Runs `task` once after `delay` (monotonic clock).
+  TimerId run_after(Clock::duration delay, Task task);
+  /// Runs `task` every `interval`; each deadline counts from the previous one, not from
+  /// when the callback ran, so a slow callback does not make the schedule drift.
+  TimerId run_every(Clock::duration interval, Task task);
+  /// Cancels a pending timer; safe from inside that timer's own callback.
+  void cancel(TimerId id);
+
+  /// Delivers `signo` as an ordinary event (signalfd). The signal is blocked in the calling
+  /// thread; register before starting other threads so that they inherit the mask.
+  void on_signal(int signo, std::function<void(int)> callback);
+
+  /// The time at the start of the current iteration (cheap; no syscall).
+  Clock::time_point now() const { return now_; }
+  std::string_view backend() const { return selector_->name(); }
+  bool edge_triggered() const { return selector_->edge_triggered(); }
+  /// Any thread.
+  LoopStats stats() const;
+
+ private:
+  struct Registration {
+    Handler* handler = nullptr;
+    uint32_t generation = 0;
+    uint32_t interest = 0;
+  };
+  Registration* find(int fd);
+  void dispatch_ready(const ReadyEvent& event);
+  void run_tasks();
+  std::chrono::milliseconds wait_timeout();
+
+  std::thread::id thread_;
+  std::unique_ptr<Selector> selector_;
+  std::vector<Registration> registrations_;  // indexed by descriptor
+  uint32_t next_generation_ = 0;
+  std::vector<ReadyEvent> ready_;
+  std::vector<ReadyEvent> requeued_;
+  std::unique_ptr<detail::TimerQueue> timers_;
+  std::unique_ptr<detail::SignalSource> signals_;
+  std::unique_ptr<detail::Wakeup> wakeup_;
+  Clock::time_point now_;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> has_tasks_{false};
+  std::mutex tasks_mutex_;
+  std::vector<Task> tasks_;
+  std::atomic<uint64_t> iterations_{0};
+  std::atomic<uint64_t> events_{0};
+};
+
+}  // namespace reactor

@@ -1,0 +1,64 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace reactor::net {
+
+/// A growable byte queue for socket I/O. It holds no memory until something is written,
+/// keeps a few spare bytes in front so that a length header can be prepended without a
+/// copy, and reuses its storage in the steady state (no allocation per read).
+///
+///   +--------------+-------------------+------------------+
+///   |  prependable |  readable (data)  |     writable     |
+///   +--------------+-------------------+------------------+
+///   0     <=     begin_     <=       end_     <=     capacity_
+class Buffer {
+ public:
+  static constexpr size_t kPrependSpace = 8;
+
+  Buffer() = default;
+  Buffer(Buffer&& other) noexcept;
+  Buffer& operator=(Buffer&& other) noexcept;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer();
+
+  size_t size() const { return end_ - begin_; }
+  bool empty() const { return end_ == begin_; }
+  size_t capacity() const { return capacity_; }
+  const char* data() const { return data_ + begin_; }
+  std::string_view view() const { return {data(), size()}; }
+
+  /// Drops the first `n` readable bytes (n <= size()).
+  void consume(size_t n);
+  void clear() { begin_ = end_ = static_cast<uint32_t>(kPrependSpace); }
+  /// Removes and returns the first `n` bytes.
+  std::string take(size_t n);
+  std::string take_all() { return take(size()); }
+
+  void append(std::string_view bytes) { append(bytes.data(), bytes.size()); }
+  void append(const void* bytes, size_t n);
+  /// Puts `n` bytes in front of the readable data; no copy of the data when they fit.
+  void prepend(const void* bytes, size_t n);
+
+  /// Makes room for at least `n` more bytes and returns where to write them; then commit().
+  char* prepare(size_t n);
+  size_t writable() const { return capacity_ > end_ ? capacity_ - end_ : 0; }
+  void commit(size_t n);
+
+  /// Frees the storage if nothing is buffered (so an idle connection costs nothing).
+  void release_if_empty();
+  void swap(Buffer& other) noexcept;
+
+ private:
+  void make_room(size_t n);
+
+  char* data_ = nullptr;
+  uint32_t capacity_ = 0;
+  uint32_t begin_ = kPrependSpace;
+  uint32_t end_ = kPrependSpace;
+};
+
+}  // namespace reactor::net

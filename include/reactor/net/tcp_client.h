@@ -1,0 +1,66 @@
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <system_error>
+
+#include "reactor/core/event_loop.h"
+#include "reactor/core/handler.h"
+#include "reactor/core/unique_fd.h"
+#include "reactor/net/inet_address.h"
+#include "reactor/net/tcp_connection.h"
+
+namespace reactor::net {
+
+namespace detail {
+struct ConnectionGroup;
+}
+
+struct TcpClientOptions {
+  bool retry = false;  ///< reconnect after a failed attempt, with exponential back-off
+  std::chrono::milliseconds initial_delay{250};
+  std::chrono::milliseconds max_delay{30000};
+  std::chrono::milliseconds connect_timeout{10000};
+  bool no_delay = true;
+};
+
+/// Connects to one server without blocking and runs the resulting TcpConnection with the
+/// given callbacks. Loop thread only; destroy it on its loop (it resets an open connection).
+class TcpClient final : private Handler {
+ public:
+  TcpClient(EventLoop& loop, InetAddress server, ConnectionCallbacks callbacks,
+            TcpClientOptions options = {});
+  ~TcpClient();
+  TcpClient(const TcpClient&) = delete;
+  TcpClient& operator=(const TcpClient&) = delete;
+
+  /// Called for every failed attempt (refused, unreachable, timed out); a retry follows
+  /// when options.retry is set.
+  void on_connect_error(std::function<void(std::error_code)> callback) {
+    on_error_ = std::move(callback);
+  }
+  void connect();
+  /// Stops retrying and closes the connection gracefully, if there is one.
+  void disconnect();
+  /// The open connection, or null.
+  TcpConnectionPtr connection() const;
+
+ private:
+  void attempt();
+  void handle_events(uint32_t ready) override;
+  void failed(std::error_code error);
+  void give_up_attempt();
+
+  EventLoop& loop_;
+  InetAddress server_;
+  TcpClientOptions options_;
+  std::shared_ptr<detail::ConnectionGroup> group_;
+  std::function<void(std::error_code)> on_error_;
+  UniqueFd connecting_;
+  TimerId retry_timer_;
+  TimerId timeout_timer_;
+  std::chrono::milliseconds delay_;
+  bool wanted_ = false;
+};
+
+}  // namespace reactor::net

@@ -1,0 +1,142 @@
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "reactor/core/event_loop.h"
+#include "reactor/core/handler.h"
+#include "reactor/core/unique_fd.h"
+#include "reactor/net/buffer.h"
+#include "reactor/net/inet_address.h"
+
+namespace reactor::net {
+
+class TcpConnection;
+using TcpConnectionPtr = std::shared_ptr<TcpConnection>;
+
+namespace detail {
+struct ConnectionGroup;
+struct ConnectionIo;
+}  // namespace detail
+
+/// How a connection ended, as told to on_close.
+enum class CloseReason {
+  peer,     ///< the peer closed its side first; everything owed to it was sent
+  local,    ///< shutdown() or close() completed; everything owed was sent
+  aborted,  ///< abort(): reset at once, unsent output discarded
+  error,    ///< an I/O error or a reset from the peer (see CloseInfo::error)
+  timeout,  ///< close() could not flush its output before its deadline
+};
+
+struct CloseInfo {
+  CloseReason reason;
+  std::error_code error;  ///< set for error and timeout
+  size_t unsent = 0;      ///< output bytes that never reached the kernel
+};
+
+/// User state attached to a connection (owned by it, destroyed with it).
+class ConnectionContext {
+ public:
+  virtual ~ConnectionContext() = default;
+};
+
+/// The callbacks of every connection of one server or client; all run on the
+/// connection's loop thread. Only on_message is required.
+struct ConnectionCallbacks {
+  std::function<void(const TcpConnectionPtr&)> on_connect;
+  /// New bytes are at the end of `input`; consume what was used, the rest stays for later.
+  std::function<void(const TcpConnectionPtr&, Buffer& input)> on_message;
+  /// The peer closed its write half. Unset: the connection shuts down its own side once
+  /// its output is flushed, then closes. Set: the callback decides (e.g. answers, then
+  /// calls shutdown()).
+  std::function<void(const TcpConnectionPtr&)> on_peer_shutdown;
+  /// Output fully flushed to the kernel.
+  std::function<void(const TcpConnectionPtr&)> on_write_complete;
+  /// Pending output rose to high_water_mark: pause the producer (e.g. pause_reading()).
+  std::function<void(const TcpConnectionPtr&, size_t pending)> on_high_water;
+  /// Pending output fell back to low_water_mark after a high-water report: resume.
+  std::function<void(const TcpConnectionPtr&)> on_low_water;
+  std::function<void(const TcpConnectionPtr&, const CloseInfo&)> on_close;
+
+  size_t high_water_mark = 1 << 20;
+  size_t low_water_mark = 64 << 10;
+  /// close() and graceful drains give up flushing after this long and reset.
+  std::chrono::milliseconds close_timeout{5000};
+};
+
+/// One established TCP connection. Shared-owned: by its server (or client) while open, and
+/// by whoever holds a TcpConnectionPtr. Loop-thread only, except send(), shutdown(), close()
+/// and abort(), which may be called from any thread. An idle connection holds no buffers.
+class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, private Handler {
+  struct Private {};
+
+ public:
+  /// Takes a connected, non-blocking socket. Use TcpServer or TcpClient rather than this.
+  TcpConnection(Private, std::shared_ptr<detail::ConnectionGroup> group, UniqueFd fd);
+  static TcpConnectionPtr start(std::shared_ptr<detail::ConnectionGroup> group, UniqueFd fd);
+  ~TcpConnection();
+
+  /// Any thread. Queues `bytes` after anything already queued; writes at once when the
+  /// queue is empty. Ignored once the connection is shutting down or closed.
+  void send(std::string_view bytes);
+  void send(Buffer& bytes);  ///< loop thread; drains `bytes`
+  /// Any thread. Closes the write half once queued output is flushed; reading goes on.
+  void shutdown();
+  /// Any thread. Stops reading, flushes queued output, closes the write half, waits for the
+  /// peer's FIN, then closes: with no unread input left, no RST can destroy what was sent.
+  /// Gives up after callbacks.close_timeout (reason timeout if output was left).
+  void close();
+  /// Any thread. Resets the connection at once; queued output is discarded (and counted).
+  void abort();
+
+  void pause_reading();
+  void resume_reading();
+  bool reading_paused() const { return flags_ & kPaused; }
+  bool connected() const { return state_ == State::open; }
+  size_t pending_output() const;
+
+  EventLoop& loop() const;
+  int fd() const { return fd_.get(); }
+  InetAddress local_address() const;
+  InetAddress peer_address() const;
+
+  void set_context(std::unique_ptr<ConnectionContext> context) { context_ = std::move(context); }
+  template <class T>
+  T* context() const {
+    return static_cast<T*>(context_.get());
+  }
+
+ private:
+  friend struct detail::ConnectionGroup;
+  enum class State : uint8_t { open, shutting_down, closing, closed };
+  enum Flag : uint8_t { kPaused = 1, kPeerEof = 2, kWriteShut = 4, kHighWater = 8, kPeerFirst = 16 };
+
+  void handle_events(uint32_t ready) override;
+  void handle_read();
+  void handle_write();
+  void deliver(Buffer& input);
+  void handle_peer_eof();
+  void write_or_queue(const char* data, size_t n);
+  void after_flush();
+  void shutdown_in_loop();
+  void close_in_loop();
+  void finish(CloseReason reason, std::error_code error = {});
+  void update_interest();
+  detail::ConnectionIo& io();
+  void maybe_release_io();
+
+  std::shared_ptr<detail::ConnectionGroup> group_;
+  std::unique_ptr<detail::ConnectionIo> io_;  // buffers and close timer; null while idle
+  std::unique_ptr<ConnectionContext> context_;
+  UniqueFd fd_;
+  uint32_t slot_ = 0;  // index in the group's connection list
+  State state_ = State::open;
+  uint8_t flags_ = 0;
+};
+
+}  // namespace reactor::net

@@ -1,0 +1,82 @@
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "reactor/core/event_loop.h"
+#include "reactor/net/connection_stats.h"
+#include "reactor/net/inet_address.h"
+#include "reactor/net/loop_pool.h"
+#include "reactor/net/tcp_connection.h"
+
+namespace reactor::net {
+
+namespace detail {
+class Acceptor;
+}
+
+/// How a multi-loop server spreads connections over its loops.
+enum class Balancing {
+  round_robin,        ///< one acceptor on the base loop hands connections out in turn
+  least_connections,  ///< one acceptor; each connection goes to the loop with fewest open
+  reuse_port,         ///< one SO_REUSEPORT listener per loop; the kernel spreads them
+};
+
+struct TcpServerOptions {
+  /// Loops that serve connections. 1: the base loop does everything, no extra thread.
+  size_t threads = 1;
+  Balancing balancing = Balancing::round_robin;
+  bool no_delay = true;  ///< TCP_NODELAY on accepted sockets
+};
+
+/// A TCP server: listens, accepts without blocking, and runs its connections on the base
+/// loop or on a pool of loop threads it owns. Loop thread (of the base loop) only, except
+/// stats(). Destroying it resets the connections that are still open.
+class TcpServer {
+ public:
+  TcpServer(EventLoop& loop, InetAddress listen_at, ConnectionCallbacks callbacks,
+            TcpServerOptions options = {});
+  ~TcpServer();
+  TcpServer(const TcpServer&) = delete;
+  TcpServer& operator=(const TcpServer&) = delete;
+
+  /// Binds, listens and starts accepting. Throws std::system_error (e.g. address in use).
+  void start();
+  /// The bound address (the real port when asked for port 0).
+  const InetAddress& address() const { return address_; }
+
+  void stop_accepting();
+  /// Graceful drain: stops accepting, calls `tell` for every open connection on its own
+  /// loop (default: close(), which flushes what is owed), resets whatever is still open at
+  /// the deadline, then calls `done` on the base loop. The server must outlive `done`.
+  void drain(std::chrono::milliseconds deadline, std::function<void()> done,
+             std::function<void(const TcpConnectionPtr&)> tell = {});
+
+  /// One entry per serving loop.
+  std::vector<ConnectionStats> stats() const;
+  size_t loop_count() const { return groups_.size(); }
+
+ private:
+  struct DrainState;
+  void hand_out(UniqueFd fd);
+  size_t pick_group();
+  static void group_drained(DrainState& state);
+  /// Runs `fn` on `loop`'s thread and waits for it.
+  static void run_on(EventLoop& loop, const std::function<void()>& fn);
+
+  EventLoop& loop_;
+  InetAddress address_;
+  ConnectionCallbacks callbacks_;
+  TcpServerOptions options_;
+  std::unique_ptr<LoopPool> pool_;
+  std::vector<std::shared_ptr<detail::ConnectionGroup>> groups_;
+  // Each acceptor lives on one loop (the base loop, or one per group with reuse_port).
+  std::vector<std::unique_ptr<detail::Acceptor>> acceptors_;
+  std::shared_ptr<DrainState> drain_;
+  size_t next_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace reactor::net

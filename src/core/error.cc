@@ -1,0 +1,33 @@
+#include "reactor/core/error.h"
+
+#include <string>
+
+namespace reactor {
+namespace {
+
+class Category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "reactor"; }
+  std::string message(int code) const override {
+    switch (static_cast<Errc>(code)) {
+      case Errc::fd_beyond_select_limit:
+        return "descriptor is beyond FD_SETSIZE, which the select backend cannot watch";
+      case Errc::close_timed_out:
+        return "close timed out with output still unsent";
+      case Errc::connect_timed_out:
+        return "connect timed out";
+      case Errc::output_limit_exceeded:
+        return "peer is not reading: output limit exceeded";
+    }
+    return "unknown reactor error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& reactor_category() noexcept {
+  static const Category category;
+  return category;
+}
+
+}  // namespace reactor

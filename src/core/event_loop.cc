@@ -1,0 +1,192 @@
+#include "reactor/core/event_loop.h"
+
+#include "core/check.h"
+#include "core/signal_source.h"
+#include "core/timer_queue.h"
+#include "core/wakeup.h"
+
+namespace reactor {
+namespace {
+
+thread_local EventLoop* t_loop = nullptr;
+
+// A token carries the descriptor and the generation of its registration, so an event
+// collected for a registration that has since been removed (and perhaps replaced by a new
+// descriptor with the same number) is recognised as stale and dropped.
+uint64_t make_token(int fd, uint32_t generation) {
+  return (uint64_t{generation} << 32) | static_cast<uint32_t>(fd);
+}
+int token_fd(uint64_t token) { return static_cast<int>(token & 0xffffffffu); }
+uint32_t token_generation(uint64_t token) { return static_cast<uint32_t>(token >> 32); }
+
+}  // namespace
+
+EventLoop::EventLoop(std::string_view backend)
+    : thread_(std::this_thread::get_id()),
+      selector_(make_selector(backend)),
+      timers_(std::make_unique<detail::TimerQueue>()),
+      wakeup_(std::make_unique<detail::Wakeup>()),
+      now_(Clock::now()) {
+  REACTOR_CHECK(t_loop == nullptr, "only one EventLoop may exist per thread");
+  if (auto ec = watch(wakeup_->fd(), io::kReadable, *wakeup_))
+    throw std::system_error(ec, "watch eventfd");
+  t_loop = this;
+}
+
+EventLoop::~EventLoop() {
+  assert_in_loop_thread();
+  signals_.reset();
+  unwatch(wakeup_->fd());
+  t_loop = nullptr;
+}
+
+void EventLoop::assert_in_loop_thread() const {
+  REACTOR_CHECK(in_loop_thread(), "called from a thread that does not own this EventLoop");
+}
+
+void EventLoop::run() {
+  assert_in_loop_thread();
+  while (!stop_.load(std::memory_order_acquire)) {
+    selector_->wait(wait_timeout(), ready_);
+    now_ = Clock::now();
+    iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    for (const ReadyEvent& event : ready_) dispatch_ready(event);
+    if (!requeued_.empty()) {
+      std::vector<ReadyEvent> again;
+      again.swap(requeued_);
+      for (const ReadyEvent& event : again) dispatch_ready(event);
+    }
+    timers_->run_due(now_);
+    run_tasks();
+  }
+  stop_.store(false, std::memory_order_relaxed);  // run() may be called again
+  run_tasks();
+}
+
+std::chrono::milliseconds EventLoop::wait_timeout() {
+  using std::chrono::milliseconds;
+  if (has_tasks_.load(std::memory_order_acquire) || !requeued_.empty()) return milliseconds(0);
+  auto deadline = timers_->next_deadline();
+  if (!deadline) return milliseconds(-1);
+  auto left = *deadline - Clock::now();
+  if (left <= Clock::duration::zero()) return milliseconds(0);
+  // Round up: waking a little late is fine, waking early means a useless extra iteration.
+  return std::chrono::ceil<milliseconds>(left);
+}
+
+void EventLoop::dispatch_ready(const ReadyEvent& event) {
+  Registration* r = find(token_fd(event.token));
+  if (r == nullptr || r->handler == nullptr || r->generation != token_generation(event.token))
+    return;
+  events_.store(events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  r->handler->handle_events(event.events);
+}
+
+void EventLoop::run_tasks() {
+  std::vector<Task> tasks;
+  {
+    std::lock_guard lock(tasks_mutex_);
+    tasks.swap(tasks_);
+    has_tasks_.store(false, std::memory_order_release);
+  }
+  for (Task& task : tasks) task();
+}
+
+void EventLoop::stop() {
+  stop_.store(true, std::memory_order_release);
+  if (!in_loop_thread()) wakeup_->notify();
+}
+
+void EventLoop::post(Task task) {
+  {
+    std::lock_guard lock(tasks_mutex_);
+    tasks_.push_back(std::move(task));
+    has_tasks_.store(true, std::memory_order_release);
+  }
+  // On the loop thread the next wait sees has_tasks_ and does not block.
+  if (!in_loop_thread()) wakeup_->notify();
+}
+
+void EventLoop::dispatch(Task task) {
+  if (in_loop_thread())
+    task();
+  else
+    post(std::move(task));
+}
+
+EventLoop::Registration* EventLoop::find(int fd) {
+  if (fd < 0 || static_cast<size_t>(fd) >= registrations_.size()) return nullptr;
+  return &registrations_[static_cast<size_t>(fd)];
+}
+
+std::error_code EventLoop::watch(int fd, uint32_t interest, Handler& handler) {
+  assert_in_loop_thread();
+  REACTOR_CHECK(fd >= 0, "watch of a negative descriptor");
+  if (static_cast<size_t>(fd) >= registrations_.size())
+    registrations_.resize(std::max<size_t>(static_cast<size_t>(fd) + 1, registrations_.size() * 2));
+  Registration& r = registrations_[static_cast<size_t>(fd)];
+  REACTOR_CHECK(r.handler == nullptr, "descriptor is already watched");
+  if (++next_generation_ == 0) next_generation_ = 1;
+  if (auto ec = selector_->add(fd, interest, make_token(fd, next_generation_))) return ec;
+  r = {&handler, next_generation_, interest};
+  return {};
+}
+
+void EventLoop::set_interest(int fd, uint32_t interest) {
+  assert_in_loop_thread();
+  Registration* r = find(fd);
+  REACTOR_CHECK(r && r->handler, "set_interest on a descriptor that is not watched");
+  if (r->interest == interest) return;
+  r->interest = interest;
+  // Cannot fail for a descriptor the backend accepted, short of a kernel out-of-memory.
+  auto ec = selector_->modify(fd, interest, make_token(fd, r->generation));
+  REACTOR_CHECK(!ec, "selector modify failed");
+}
+
+uint32_t EventLoop::interest(int fd) const {
+  if (fd < 0 || static_cast<size_t>(fd) >= registrations_.size()) return 0;
+  return registrations_[static_cast<size_t>(fd)].interest;
+}
+
+void EventLoop::unwatch(int fd) {
+  assert_in_loop_thread();
+  Registration* r = find(fd);
+  if (r == nullptr || r->handler == nullptr) return;
+  selector_->remove(fd);
+  *r = {};
+}
+
+void EventLoop::requeue(int fd, uint32_t ready) {
+  assert_in_loop_thread();
+  Registration* r = find(fd);
+  if (r == nullptr || r->handler == nullptr) return;
+  requeued_.push_back({ready, make_token(fd, r->generation)});
+}
+
+TimerId EventLoop::run_after(Clock::duration delay, Task task) {
+  assert_in_loop_thread();
+  return timers_->add(Clock::now() + delay, Clock::duration::zero(), std::move(task));
+}
+
+TimerId EventLoop::run_every(Clock::duration interval, Task task) {
+  assert_in_loop_thread();
+  REACTOR_CHECK(interval.count() > 0, "run_every needs a positive interval");
+  return timers_->add(Clock::now() + interval, interval, std::move(task));
+}
+
+void EventLoop::cancel(TimerId id) {
+  assert_in_loop_thread();
+  timers_->cancel(id);
+}
+
+void EventLoop::on_signal(int signo, std::function<void(int)> callback) {
+  assert_in_loop_thread();
+  if (!signals_) signals_ = std::make_unique<detail::SignalSource>(*this);
+  signals_->add(signo, std::move(callback));
+}
+
+LoopStats EventLoop::stats() const {
+  return {iterations_.load(std::memory_order_relaxed), events_.load(std::memory_order_relaxed)};
+}
+
+}  // namespace reactor

@@ -1,0 +1,74 @@
+#pragma once
+#include <atomic>
+#include <functional>
+#include <vector>
+
+#include "reactor/core/timer_id.h"
+#include "reactor/net/buffer.h"
+#include "reactor/net/connection_stats.h"
+#include "reactor/net/tcp_connection.h"
+
+namespace reactor::net::detail {
+
+/// A counter written by one thread (its loop) and read by any: a relaxed load+store is
+/// enough and avoids a locked read-modify-write on every message.
+class Counter {
+ public:
+  void add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+/// The connections of one loop that share callbacks: a server has one group per loop, a
+/// client one. Holds the owning reference of each open connection. Loop thread only, but
+/// for the counters.
+struct ConnectionGroup {
+  ConnectionGroup(EventLoop& l, ConnectionCallbacks cb) : loop(l), callbacks(std::move(cb)) {}
+
+  void add(const TcpConnectionPtr& c) {
+    c->slot_ = static_cast<uint32_t>(connections.size());
+    connections.push_back(c);
+    open.add(1);
+    accepted.add(1);
+  }
+  /// Swap-removes `c`; the last connection takes its slot.
+  void remove(TcpConnection& c) {
+    uint32_t slot = c.slot_;
+    if (slot >= connections.size() || connections[slot].get() != &c) return;
+    if (slot + 1 != connections.size()) {
+      connections[slot] = std::move(connections.back());
+      connections[slot]->slot_ = slot;
+    }
+    connections.pop_back();
+    open.sub(1);
+    if (connections.empty() && on_empty) {
+      auto notify = std::move(on_empty);  // one-shot, and safe if it sets a new one
+      on_empty = nullptr;
+      notify();
+    }
+  }
+  const TcpConnectionPtr& pointer_to(const TcpConnection& c) const { return connections[c.slot_]; }
+
+  ConnectionStats stats() const {
+    return {open.get(), accepted.get(), bytes_read.get(), bytes_written.get(),
+            accept_failures.get(), loop.stats().events};
+  }
+
+  EventLoop& loop;
+  const ConnectionCallbacks callbacks;
+  std::vector<TcpConnectionPtr> connections;
+  std::function<void()> on_empty;  ///< called once when the last connection is removed
+  Counter open, accepted, bytes_read, bytes_written, accept_failures;
+};
+
+/// What a connection needs only while it has bytes queued or is closing.
+struct ConnectionIo {
+  Buffer input;
+  Buffer output;
+  TimerId close_timer;
+};
+
+}  // namespace reactor::net::detail

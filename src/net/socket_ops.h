@@ -1,0 +1,33 @@
+#pragma once
+// Thin wrappers over the socket syscalls: EINTR retried, errors as std::error_code,
+// SIGPIPE suppressed per call (MSG_NOSIGNAL) instead of changing the process disposition.
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <system_error>
+
+#include "reactor/core/unique_fd.h"
+#include "reactor/net/inet_address.h"
+
+namespace reactor::net::detail {
+
+std::error_code last_error();
+
+/// A non-blocking, close-on-exec socket; throws std::system_error on failure.
+UniqueFd make_socket(int family, int type);
+/// socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen; throws with the address in the message.
+UniqueFd listen_on(const InetAddress& address, bool reuse_port, int backlog = 4096);
+/// accept4 non-blocking; returns -1 and sets errno on failure.
+int accept(int listen_fd);
+
+/// read/readv/write/send that retry EINTR and return -1 with errno otherwise.
+ssize_t readv(int fd, const iovec* iov, int count);
+ssize_t send(int fd, const void* data, size_t n);
+
+void set_no_delay(int fd, bool on);
+void set_linger_zero(int fd);
+std::error_code socket_error(int fd);
+InetAddress local_address(int fd);
+InetAddress peer_address(int fd);
+
+}  // namespace reactor::net::detail

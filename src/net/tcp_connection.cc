@@ -1,0 +1,290 @@
+#include "reactor/net/tcp_connection.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "core/check.h"
+#include "net/connection_group.h"
+#include "net/socket_ops.h"
+#include "reactor/core/error.h"
+
+namespace reactor::net {
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+// Edge-triggered only: reads per wake-up before yielding to other descriptors.
+constexpr int kReadQuota = 16;
+
+// One per thread, so one per loop. A connection with nothing buffered reads straight into
+// this and hands it to on_message; only bytes the callback leaves unconsumed are copied
+// into the connection's own buffer. An idle connection therefore holds no read buffer.
+thread_local Buffer t_scratch;
+// Second readv target when the connection already has input buffered.
+thread_local char t_spill[kReadChunk];
+
+}  // namespace
+
+TcpConnection::TcpConnection(Private, std::shared_ptr<detail::ConnectionGroup> group, UniqueFd fd)
+    : group_(std::move(group)), fd_(std::move(fd)) {}
+
+TcpConnectionPtr TcpConnection::start(std::shared_ptr<detail::ConnectionGroup> group, UniqueFd fd) {
+  EventLoop& loop = group->loop;
+  int raw = fd.get();
+  auto c = std::make_shared<TcpConnection>(Private{}, group, std::move(fd));
+  if (auto ec = loop.watch(raw, io::kReadable, *c)) {
+    c->state_ = State::closed;  // never registered: nothing to report
+    return nullptr;
+  }
+  group->add(c);
+  if (group->callbacks.on_connect) group->callbacks.on_connect(group->pointer_to(*c));
+  return c;
+}
+
+TcpConnection::~TcpConnection() {
+  if (state_ != State::closed && fd_) group_->loop.unwatch(fd_.get());
+}
+
+EventLoop& TcpConnection::loop() const { return group_->loop; }
+InetAddress TcpConnection::local_address() const { return detail::local_address(fd_.get()); }
+InetAddress TcpConnection::peer_address() const { return detail::peer_address(fd_.get()); }
+size_t TcpConnection::pending_output() const { return io_ ? io_->output.size() : 0; }
+
+detail::ConnectionIo& TcpConnection::io() {
+  if (!io_) io_ = std::make_unique<detail::ConnectionIo>();
+  return *io_;
+}
+
+void TcpConnection::maybe_release_io() {
+  if (io_ && io_->input.empty() && io_->output.empty() && !io_->close_timer) io_.reset();
+}
+
+void TcpConnection::update_interest() {
+  if (state_ == State::closed) return;
+  bool want_read = !(flags_ & (kPaused | kPeerEof));
+  uint32_t interest = (want_read ? io::kReadable : 0u) | (pending_output() ? io::kWritable : 0u);
+  loop().set_interest(fd_.get(), interest);
+}
+
+void TcpConnection::handle_events(uint32_t ready) {
+  // Hang-up and error are handled by reading: read() reports the EOF or the error, after
+  // any bytes that arrived before it, and does so even while reading is paused.
+  if ((ready & io::kReadable && !(flags_ & kPaused)) || ready & (io::kHangup | io::kError))
+    handle_read();
+  if (state_ != State::closed && ready & io::kWritable) handle_write();
+}
+
+void TcpConnection::handle_read() {
+  const bool edge = loop().edge_triggered();
+  for (int budget = edge ? kReadQuota : 1; budget > 0; --budget) {
+    const bool own = io_ && !io_->input.empty();
+    Buffer& target = own ? io_->input : t_scratch;
+    iovec iov[2];
+    iov[0].iov_base = target.prepare(own ? 4096 : kReadChunk);
+    iov[0].iov_len = target.writable();
+    iov[1].iov_base = t_spill;
+    iov[1].iov_len = own ? sizeof t_spill : 0;
+    const size_t asked = iov[0].iov_len + iov[1].iov_len;
+    ssize_t n = detail::readv(fd_.get(), iov, own ? 2 : 1);
+    if (n > 0) {
+      auto got = static_cast<size_t>(n);
+      group_->bytes_read.add(got);
+      size_t direct = std::min(got, iov[0].iov_len);
+      target.commit(direct);
+      if (got > direct) target.append(t_spill, got - direct);
+      deliver(target);
+      if (state_ == State::closed || got < asked) return;  // a short read: drained
+      continue;
+    }
+    if (n == 0) return handle_peer_eof();
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    return finish(CloseReason::error, detail::last_error());
+  }
+  // Quota spent with data perhaps left: an edge will not come again for it, so ask the
+  // loop to call us next iteration, after the other ready descriptors had their turn.
+  if (edge) loop().requeue(fd_.get(), io::kReadable);
+}
+
+void TcpConnection::deliver(Buffer& input) {
+  const bool scratch = &input == &t_scratch;
+  if (state_ == State::closing || !group_->callbacks.on_message) {
+    input.clear();  // closing: input is read only to see the peer's FIN
+  } else {
+    group_->callbacks.on_message(group_->pointer_to(*this), input);
+  }
+  // The callback may have closed the connection, which frees io_ (and with it `input`
+  // when it was the connection's own buffer): look again through io_, never `input`.
+  if (!scratch) {
+    if (io_ && io_->input.empty()) {
+      io_->input.release_if_empty();
+      maybe_release_io();
+    }
+    return;
+  }
+  if (!t_scratch.empty()) {
+    if (state_ != State::closed) io().input.append(t_scratch.view());
+    t_scratch.clear();
+  }
+}
+
+void TcpConnection::pause_reading() {
+  loop().assert_in_loop_thread();
+  flags_ |= kPaused;
+  update_interest();
+}
+
+void TcpConnection::resume_reading() {
+  loop().assert_in_loop_thread();
+  flags_ &= static_cast<uint8_t>(~kPaused);
+  update_interest();
+}
+
+void TcpConnection::handle_peer_eof() {
+  if (state_ == State::open) flags_ |= kPeerFirst;
+  flags_ |= kPeerEof;
+  update_interest();
+  if (state_ != State::open) {
+    if (flags_ & kWriteShut) finish(flags_ & kPeerFirst ? CloseReason::peer : CloseReason::local);
+    return;  // otherwise after_flush() finishes once the output is out
+  }
+  if (group_->callbacks.on_peer_shutdown)
+    group_->callbacks.on_peer_shutdown(group_->pointer_to(*this));
+  else
+    shutdown_in_loop();
+}
+
+void TcpConnection::send(std::string_view bytes) {
+  if (loop().in_loop_thread()) {
+    if (state_ == State::open) write_or_queue(bytes.data(), bytes.size());
+    return;
+  }
+  loop().post([self = shared_from_this(), data = std::string(bytes)] {
+    if (self->state_ == State::open) self->write_or_queue(data.data(), data.size());
+  });
+}
+
+void TcpConnection::send(Buffer& bytes) {
+  loop().assert_in_loop_thread();
+  if (state_ == State::open) write_or_queue(bytes.data(), bytes.size());
+  bytes.clear();
+}
+
+void TcpConnection::write_or_queue(const char* data, size_t n) {
+  size_t written = 0;
+  if (pending_output() == 0) {
+    ssize_t w = detail::send(fd_.get(), data, n);
+    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      return finish(CloseReason::error, detail::last_error());
+    written = w > 0 ? static_cast<size_t>(w) : 0;
+    group_->bytes_written.add(written);
+    if (written == n) {
+      if (group_->callbacks.on_write_complete)
+        loop().post([self = shared_from_this()] {
+          if (self->state_ != State::closed)
+            self->group_->callbacks.on_write_complete(self->group_->pointer_to(*self));
+        });
+      return;
+    }
+  }
+  Buffer& out = io().output;
+  const bool was_empty = out.empty();
+  out.append(data + written, n - written);
+  if (was_empty) update_interest();
+  const ConnectionCallbacks& cb = group_->callbacks;
+  if (!(flags_ & kHighWater) && out.size() >= cb.high_water_mark) {
+    flags_ |= kHighWater;
+    if (cb.on_high_water) cb.on_high_water(group_->pointer_to(*this), out.size());
+  }
+}
+
+void TcpConnection::handle_write() {
+  if (pending_output() == 0) return update_interest();
+  Buffer& out = io_->output;
+  ssize_t w = detail::send(fd_.get(), out.data(), out.size());
+  if (w < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    return finish(CloseReason::error, detail::last_error());
+  }
+  out.consume(static_cast<size_t>(w));
+  group_->bytes_written.add(static_cast<size_t>(w));
+  const ConnectionCallbacks& cb = group_->callbacks;
+  if (flags_ & kHighWater && out.size() <= cb.low_water_mark) {
+    flags_ &= static_cast<uint8_t>(~kHighWater);
+    if (cb.on_low_water) cb.on_low_water(group_->pointer_to(*this));
+    if (state_ == State::closed) return;
+  }
+  if (!io_ || !io_->output.empty()) return;
+  io_->output.release_if_empty();
+  maybe_release_io();
+  update_interest();
+  if (state_ == State::open) {
+    if (cb.on_write_complete) cb.on_write_complete(group_->pointer_to(*this));
+  } else {
+    after_flush();
+  }
+}
+
+// Output is flushed while shutting down or closing: close our write half, and finish if
+// the peer's half is already closed too.
+void TcpConnection::after_flush() {
+  if (!(flags_ & kWriteShut)) {
+    ::shutdown(fd_.get(), SHUT_WR);
+    flags_ |= kWriteShut;
+  }
+  if (flags_ & kPeerEof) finish(flags_ & kPeerFirst ? CloseReason::peer : CloseReason::local);
+}
+
+void TcpConnection::shutdown() {
+  loop().dispatch([self = shared_from_this()] { self->shutdown_in_loop(); });
+}
+
+void TcpConnection::shutdown_in_loop() {
+  if (state_ != State::open) return;
+  state_ = State::shutting_down;
+  if (pending_output() == 0) after_flush();
+}
+
+void TcpConnection::close() {
+  loop().dispatch([self = shared_from_this()] { self->close_in_loop(); });
+}
+
+void TcpConnection::close_in_loop() {
+  if (state_ == State::closed || state_ == State::closing) return;
+  state_ = State::closing;
+  flags_ &= static_cast<uint8_t>(~kPaused);  // keep reading (and discarding) to see the FIN
+  std::weak_ptr<TcpConnection> weak = weak_from_this();
+  io().close_timer = loop().run_after(group_->callbacks.close_timeout, [weak] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->io_->close_timer = {};
+    if (self->pending_output() == 0) return self->finish(CloseReason::local);
+    detail::set_linger_zero(self->fd_.get());
+    self->finish(CloseReason::timeout, Errc::close_timed_out);
+  });
+  update_interest();
+  if (pending_output() == 0) after_flush();
+}
+
+void TcpConnection::abort() {
+  loop().dispatch([self = shared_from_this()] {
+    if (self->state_ == State::closed) return;
+    detail::set_linger_zero(self->fd_.get());
+    self->finish(CloseReason::aborted);
+  });
+}
+
+void TcpConnection::finish(CloseReason reason, std::error_code error) {
+  if (state_ == State::closed) return;
+  state_ = State::closed;
+  const size_t unsent = pending_output();
+  if (io_ && io_->close_timer) loop().cancel(io_->close_timer);
+  io_.reset();
+  loop().unwatch(fd_.get());
+  fd_.reset();
+  const TcpConnectionPtr& self = group_->pointer_to(*this);
+  if (group_->callbacks.on_close) group_->callbacks.on_close(self, {reason, error, unsent});
+  // Destroyed after the current batch of events, never under a running handler.
+  loop().post([group = group_, keep = self] { group->remove(*keep); });
+}
+
+}  // namespace reactor::net

@@ -1,0 +1,148 @@
+#include "reactor/net/tcp_server.h"
+
+#include <future>
+
+#include "core/check.h"
+#include "net/acceptor.h"
+#include "net/connection_group.h"
+#include "net/socket_ops.h"
+
+namespace reactor::net {
+
+struct TcpServer::DrainState {
+  EventLoop* base;
+  size_t remaining;
+  std::function<void()> done;
+  TimerId deadline;
+};
+
+TcpServer::TcpServer(EventLoop& loop, InetAddress listen_at, ConnectionCallbacks callbacks,
+                     TcpServerOptions options)
+    : loop_(loop),
+      address_(listen_at),
+      callbacks_(std::move(callbacks)),
+      options_(options) {}
+
+TcpServer::~TcpServer() {
+  if (!started_) return;
+  if (drain_) loop_.cancel(drain_->deadline);
+  for (auto& acceptor : acceptors_) run_on(acceptor->loop(), [&] { acceptor.reset(); });
+  for (auto& g : groups_)
+    run_on(g->loop, [&] {
+      g->on_empty = nullptr;
+      auto open = g->connections;  // abort() removes them later; iterate a copy
+      for (auto& c : open) c->abort();
+    });
+  if (pool_) pool_->stop();
+}
+
+void TcpServer::run_on(EventLoop& loop, const std::function<void()>& fn) {
+  if (loop.in_loop_thread()) return fn();
+  std::promise<void> finished;
+  loop.post([&] {
+    fn();
+    finished.set_value();
+  });
+  finished.get_future().wait();
+}
+
+void TcpServer::start() {
+  loop_.assert_in_loop_thread();
+  REACTOR_CHECK(!started_, "TcpServer started twice");
+  REACTOR_CHECK(options_.threads >= 1, "TcpServer needs at least one loop");
+  if (options_.threads > 1) {
+    pool_ = std::make_unique<LoopPool>(options_.threads, std::string(loop_.backend()));
+    pool_->start();
+    for (size_t i = 0; i < pool_->size(); ++i)
+      groups_.push_back(std::make_shared<detail::ConnectionGroup>(pool_->loop(i), callbacks_));
+  } else {
+    groups_.push_back(std::make_shared<detail::ConnectionGroup>(loop_, callbacks_));
+  }
+  started_ = true;
+  const bool per_loop = options_.balancing == Balancing::reuse_port;
+  for (size_t i = 0; i < (per_loop ? groups_.size() : 1); ++i) {
+    UniqueFd fd = detail::listen_on(address_, per_loop);
+    address_ = detail::local_address(fd.get());  // port 0: the other listeners reuse this one
+    auto group = groups_[i];
+    detail::Acceptor::OnAccept on_accept = [this](UniqueFd c) { hand_out(std::move(c)); };
+    if (per_loop)
+      on_accept = [group, nodelay = options_.no_delay](UniqueFd c) {
+        detail::set_no_delay(c.get(), nodelay);
+        if (!TcpConnection::start(group, std::move(c))) group->accept_failures.add(1);
+      };
+    EventLoop& owner = per_loop ? group->loop : loop_;
+    acceptors_.push_back(std::make_unique<detail::Acceptor>(owner, std::move(fd),
+                                                            group->accept_failures, on_accept));
+  }
+  for (auto& acceptor : acceptors_) run_on(acceptor->loop(), [&] { acceptor->start(); });
+}
+
+void TcpServer::hand_out(UniqueFd fd) {
+  detail::set_no_delay(fd.get(), options_.no_delay);
+  std::shared_ptr<detail::ConnectionGroup> group = groups_[pick_group()];
+  if (&group->loop == &loop_) {
+    if (!TcpConnection::start(group, std::move(fd))) group->accept_failures.add(1);
+    return;
+  }
+  // std::function needs a copyable callable, so the descriptor travels as an int.
+  group->loop.post([group, raw = fd.release()] {
+    if (!TcpConnection::start(group, UniqueFd(raw))) group->accept_failures.add(1);
+  });
+}
+
+size_t TcpServer::pick_group() {
+  if (options_.balancing != Balancing::least_connections) return next_++ % groups_.size();
+  size_t best = 0;
+  for (size_t i = 1; i < groups_.size(); ++i)
+    if (groups_[i]->open.get() < groups_[best]->open.get()) best = i;
+  return best;
+}
+
+void TcpServer::stop_accepting() {
+  for (auto& acceptor : acceptors_)
+    run_on(acceptor->loop(), [&] {
+      if (acceptor->active()) acceptor->stop();
+    });
+}
+
+void TcpServer::drain(std::chrono::milliseconds deadline, std::function<void()> done,
+                      std::function<void(const TcpConnectionPtr&)> tell) {
+  loop_.assert_in_loop_thread();
+  stop_accepting();
+  if (!tell) tell = [](const TcpConnectionPtr& c) { c->close(); };
+  auto state = std::make_shared<DrainState>(DrainState{&loop_, groups_.size(), std::move(done), {}});
+  drain_ = state;
+  auto groups = groups_;
+  state->deadline = loop_.run_after(deadline, [groups] {
+    for (auto& g : groups)
+      g->loop.dispatch([g] {
+        auto open = g->connections;
+        for (auto& c : open) c->abort();
+      });
+  });
+  for (auto& g : groups_) {
+    g->loop.dispatch([g, tell, state] {
+      auto report = [state] { state->base->dispatch([state] { group_drained(*state); }); };
+      auto open = g->connections;  // tell() may close them; removal happens later
+      for (auto& c : open) tell(c);
+      if (g->connections.empty())
+        report();
+      else
+        g->on_empty = report;
+    });
+  }
+}
+
+void TcpServer::group_drained(DrainState& state) {
+  if (--state.remaining != 0) return;
+  state.base->cancel(state.deadline);
+  if (state.done) state.done();
+}
+
+std::vector<ConnectionStats> TcpServer::stats() const {
+  std::vector<ConnectionStats> out;
+  for (const auto& g : groups_) out.push_back(g->stats());
+  return out;
+}
+
+}  // namespace reactor::net

@@ -1,0 +1,79 @@
+#include "reactor/net/udp_socket.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "net/socket_ops.h"
+
+namespace reactor::net {
+namespace {
+constexpr int kReadQuota = 64;  // datagrams per wake-up, so one sender cannot starve others
+constexpr size_t kMaxDatagram = 65536;
+thread_local char t_datagram[kMaxDatagram];
+
+ssize_t send_datagram(int fd, std::string_view data, const InetAddress& to) {
+  for (;;) {
+    ssize_t n = ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, to.sockaddr_ptr(), to.length());
+    if (n >= 0 || errno != EINTR) return n;
+  }
+}
+}  // namespace
+
+UdpSocket::UdpSocket(EventLoop& loop, InetAddress bind_at, OnDatagram on_datagram)
+    : loop_(loop), fd_(detail::make_socket(bind_at.family(), SOCK_DGRAM)),
+      on_datagram_(std::move(on_datagram)) {
+  if (::bind(fd_.get(), bind_at.sockaddr_ptr(), bind_at.length()) < 0)
+    throw std::system_error(detail::last_error(), "bind " + bind_at.to_string());
+  address_ = detail::local_address(fd_.get());
+  if (auto ec = loop_.watch(fd_.get(), io::kReadable, *this)) throw std::system_error(ec, "watch");
+}
+
+UdpSocket::~UdpSocket() { loop_.unwatch(fd_.get()); }
+
+std::error_code UdpSocket::send_to(std::string_view data, const InetAddress& to) {
+  if (queue_.empty()) {
+    if (send_datagram(fd_.get(), data, to) >= 0) return {};
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return detail::last_error();
+  }
+  if (queued_bytes_ + data.size() > kMaxQueuedBytes) {
+    ++dropped_;
+    return std::make_error_code(std::errc::no_buffer_space);
+  }
+  queue_.emplace_back(std::string(data), to);
+  queued_bytes_ += data.size();
+  loop_.set_interest(fd_.get(), io::kReadable | io::kWritable);
+  return {};
+}
+
+void UdpSocket::flush_queue() {
+  while (!queue_.empty()) {
+    auto& [data, to] = queue_.front();
+    ssize_t n = send_datagram(fd_.get(), data, to);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0) ++dropped_;  // failed for good (e.g. EMSGSIZE): counted, not retried
+    queued_bytes_ -= data.size();
+    queue_.pop_front();
+  }
+  loop_.set_interest(fd_.get(), io::kReadable);
+}
+
+void UdpSocket::handle_events(uint32_t ready) {
+  if (ready & io::kWritable) flush_queue();
+  if (!(ready & (io::kReadable | io::kError))) return;
+  for (int i = 0; i < kReadQuota; ++i) {
+    sockaddr_in6 from{};
+    socklen_t len = sizeof from;
+    ssize_t n = ::recvfrom(fd_.get(), t_datagram, sizeof t_datagram, 0,
+                           reinterpret_cast<sockaddr*>(&from), &len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN, or an ICMP error from an earlier send: nothing to read now
+    }
+    on_datagram_({t_datagram, static_cast<size_t>(n)},
+                 InetAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&from), len));
+  }
+  if (loop_.edge_triggered()) loop_.requeue(fd_.get(), io::kReadable);
+}
+
+}  // namespace reactor::net
