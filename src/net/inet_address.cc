@@ -26,8 +26,7 @@ std::optional<InetAddress> InetAddress::parse(std::string_view host, uint16_t po
 }
 
 InetAddress InetAddress::any_ipv4(uint16_t port) {
-  InetAddress a = from_sockaddr(nullptr, 0);
-  a.storage_.v4.sin_family = AF_INET;
+  InetAddress a;
   a.storage_.v4.sin_addr.s_addr = htonl(INADDR_ANY);
   a.storage_.v4.sin_port = htons(port);
   return a;
@@ -41,7 +40,6 @@ InetAddress InetAddress::loopback_ipv4(uint16_t port) {
 
 InetAddress InetAddress::from_sockaddr(const sockaddr* sa, socklen_t len) {
   InetAddress a;
-  std::memset(&a.storage_, 0, sizeof a.storage_);
   if (sa != nullptr) std::memcpy(&a.storage_, sa, std::min<size_t>(len, sizeof a.storage_));
   return a;
 }

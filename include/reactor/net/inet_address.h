@@ -12,7 +12,8 @@ namespace reactor::net {
 /// An IPv4 or IPv6 socket address (a value type, 28 bytes).
 class InetAddress {
  public:
-  InetAddress() : InetAddress(any_ipv4(0)) {}
+  /// 0.0.0.0:0
+  InetAddress() { storage_.v4.sin_family = AF_INET; }
   /// Parses a numeric address ("127.0.0.1", "::1", "[::1]") or "localhost"; nullopt if invalid.
   static std::optional<InetAddress> parse(std::string_view host, uint16_t port);
   static InetAddress any_ipv4(uint16_t port);

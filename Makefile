@@ -1,0 +1,49 @@
+# Two commands matter: `make run` and `make test`. Everything else is a step they use.
+JOBS      ?= $(shell nproc)
+WERROR    ?= $(if $(CI),ON,OFF)
+CMAKE_ARGS = -DREACTOR_WERROR=$(WERROR)
+CTEST      = ctest --output-on-failure -j $(JOBS) --timeout 300
+
+.PHONY: setup build run test test-release test-asan test-tsan test-install test-fuzz format clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) >/dev/null
+	cmake --build build -j $(JOBS)
+
+run: build
+	./build/bin/reactor http --host 127.0.0.1 --port 8080
+
+# Every test: optimised build, ASan+UBSan over everything, TSan over the threaded parts,
+# the installed package used by a consumer project, and a short fuzz run.
+test: setup test-release test-asan test-tsan test-install test-fuzz
+	@echo "make test: all suites passed"
+
+test-release: build
+	cd build && $(CTEST)
+
+test-asan: setup
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREACTOR_SANITIZE=address,undefined \
+	  -DREACTOR_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(CTEST)
+
+test-tsan: setup
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREACTOR_SANITIZE=thread \
+	  -DREACTOR_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(CTEST) -L threads
+
+test-install: build
+	scripts/test-install.sh build
+
+test-fuzz: setup
+	scripts/fuzz.sh 20
+
+format:
+	clang-format -i $$(git ls-files '*.h' '*.cc')
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

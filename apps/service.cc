@@ -1,0 +1,65 @@
+#include "service.h"
+
+#include <csignal>
+#include <cstdio>
+#include <system_error>
+
+#include "reactor/core/selector.h"
+
+namespace reactor::apps {
+
+void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads) {
+  app.add_option("--host", flags.host, "address to listen on")->capture_default_str();
+  app.add_option("--port", flags.port, "port to listen on (0 picks a free one)")
+      ->capture_default_str();
+  std::vector<std::string> backends(selector_names().begin(), selector_names().end());
+  app.add_option("--backend", flags.backend, "selector backend (default: epoll)")
+      ->check(CLI::IsMember(backends));
+  app.add_option("--drain-timeout", flags.drain_ms,
+                 "milliseconds a graceful stop may take before open connections are reset")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600000));
+  if (!threads) return;
+  app.add_option("--threads", flags.threads, "event loops (threads) serving connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--balancing", flags.balancing,
+                 "how connections are spread over loops: round-robin, least-connections, "
+                 "reuse-port")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"round-robin", "least-connections", "reuse-port"}));
+}
+
+int serve(const char* name, const ServerFlags& flags, const ServiceFactory& make) {
+  auto address = net::InetAddress::parse(flags.host, flags.port);
+  if (!address) {
+    std::fprintf(stderr, "reactor %s: --host '%s' is not an IPv4/IPv6 address\n", name,
+                 flags.host.c_str());
+    return 2;
+  }
+  EventLoop loop(flags.backend);
+  std::unique_ptr<Service> service = make(loop, *address);
+  bool stopping = false;
+  auto stop = [&](int) {
+    if (stopping) return;  // a second signal while draining changes nothing
+    stopping = true;
+    service->drain(std::chrono::milliseconds(flags.drain_ms), [&loop] { loop.stop(); });
+  };
+  // Before start(): loop threads created by start() inherit the blocked signals.
+  loop.on_signal(SIGINT, stop);
+  loop.on_signal(SIGTERM, stop);
+  try {
+    net::InetAddress bound = service->start();
+    std::printf("listening on %s\n", bound.to_string().c_str());
+    std::fflush(stdout);
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "reactor %s: cannot start on %s: %s\n", name,
+                 address->to_string().c_str(), e.code().message().c_str());
+    return 1;
+  }
+  loop.run();
+  service.reset();
+  return 0;
+}
+
+}  // namespace reactor::apps

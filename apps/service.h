@@ -1,0 +1,45 @@
+#pragma once
+// The shape every server subcommand shares: common flags, start-up, the one line on
+// stdout, and a graceful stop on SIGINT/SIGTERM.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "reactor/core/event_loop.h"
+#include "reactor/net/inet_address.h"
+
+namespace reactor::apps {
+
+struct ServerFlags {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  size_t threads = 1;
+  std::string backend;
+  std::string balancing = "round-robin";
+  int drain_ms = 5000;
+};
+
+/// Adds --host, --port, --backend, --drain-timeout and (if `threads`) --threads, --balancing.
+void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads);
+
+/// A server a subcommand runs: started once, drained once.
+class Service {
+ public:
+  virtual ~Service() = default;
+  /// Binds and starts serving; throws std::system_error on failure. Returns the address.
+  virtual net::InetAddress start() = 0;
+  /// Stops accepting, finishes or closes what is open within `deadline`, then calls done.
+  virtual void drain(std::chrono::milliseconds deadline, std::function<void()> done) = 0;
+};
+
+using ServiceFactory =
+    std::function<std::unique_ptr<Service>(EventLoop& loop, const net::InetAddress& address)>;
+
+/// Runs the service until SIGINT or SIGTERM. Returns the process exit code:
+/// 0 after a graceful stop, 1 when it cannot start, 2 for a bad --host.
+int serve(const char* name, const ServerFlags& flags, const ServiceFactory& make);
+
+}  // namespace reactor::apps
