@@ -381,12 +381,15 @@ bool RequestParser::parse_field_line(std::string_view in, std::size_t lf) {
 
   const bool trailer = phase_ == Phase::trailers;
   const std::size_t count = trailer ? ++trailer_count_ : fields_.size() + 1;
-  if (count > limits_.max_headers) return fail(431, "too many header fields");
+  if (count > limits_.max_headers) {
+    return fail(431, trailer ? "too many trailer fields" : "too many header fields");
+  }
   if (is_ows(p[begin])) return fail(400, "obs-fold or whitespace before a field line");
   std::size_t i = begin;
   while (i < end && is(p[i], kToken)) ++i;
   if (i == end || p[i] != ':') {
-    return fail(400, i < end && is_ows(p[i]) ? "whitespace before colon" : "invalid field name");
+    return fail(400,
+                i < end && is_ows(p[i]) ? "whitespace after field name" : "invalid field name");
   }
   if (i == begin) return fail(400, "empty field name");
   const std::size_t colon = i;
