@@ -135,8 +135,17 @@ void TcpConnection::pause_reading() {
 
 void TcpConnection::resume_reading() {
   loop().assert_in_loop_thread();
+  if (!(flags_ & kPaused)) return;
   flags_ &= static_cast<uint8_t>(~kPaused);
   update_interest();
+  // Input that arrived before the pause may hold whole messages the callback left there;
+  // no new bytes may come to trigger it, so hand it over again (from the loop, not here).
+  if (io_ && !io_->input.empty())
+    loop().post([self = shared_from_this()] {
+      if (self->state_ == State::open && !(self->flags_ & kPaused) && self->io_ &&
+          !self->io_->input.empty())
+        self->deliver(self->io_->input);
+    });
 }
 
 void TcpConnection::handle_peer_eof() {

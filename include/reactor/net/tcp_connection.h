@@ -94,7 +94,9 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   /// Any thread. Resets the connection at once; queued output is discarded (and counted).
   void abort();
 
+  /// Stops reading (back-pressure); the peer's bytes wait in the kernel.
   void pause_reading();
+  /// Reads again, and hands input still buffered to on_message once more (posted).
   void resume_reading();
   bool reading_paused() const { return flags_ & kPaused; }
   bool connected() const { return state_ == State::open; }

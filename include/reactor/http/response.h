@@ -1,0 +1,45 @@
+#pragma once
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace reactor::http {
+
+/// A response under construction: status, headers and body. The server adds Date,
+/// Content-Length and Connection itself; a HEAD request gets the same headers, no body.
+class Response {
+ public:
+  explicit Response(int status = 200) : status_(status) {}
+
+  Response& status(int code) {
+    status_ = code;
+    return *this;
+  }
+  Response& header(std::string name, std::string value) {
+    headers_.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+  Response& content_type(std::string value) { return header("Content-Type", std::move(value)); }
+  Response& body(std::string bytes) {
+    body_ = std::move(bytes);
+    return *this;
+  }
+
+  int status() const { return status_; }
+  const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
+  const std::string& body() const { return body_; }
+
+  /// A plain-text response, e.g. Response::text(404, "not found\n").
+  static Response text(int status, std::string body);
+
+ private:
+  int status_;
+  std::vector<std::pair<std::string, std::string>> headers_;
+  std::string body_;
+};
+
+/// The standard reason phrase for a status code ("OK", "Not Found"), or "Unknown".
+std::string_view reason_phrase(int status);
+
+}  // namespace reactor::http

@@ -1,0 +1,42 @@
+#pragma once
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reactor/http/request.h"
+#include "reactor/http/responder.h"
+
+namespace reactor::http {
+
+/// What answers a request: call responder.send() now or later. The Request (and every view
+/// in it) is valid only during the call; copy what an asynchronous answer needs.
+using RequestHandler = std::function<void(const Request& request, Responder responder)>;
+
+/// Matches method and path. Exact paths win over prefixes, longer prefixes over shorter.
+/// HEAD is served by the GET route (the server drops the body). A path no route matches
+/// gets 404; a matched path with another method gets 405 and an Allow header.
+class Router {
+ public:
+  Router& route(std::string method, std::string path, RequestHandler handler);
+  Router& route_prefix(std::string method, std::string prefix, RequestHandler handler);
+
+  void dispatch(const Request& request, Responder responder) const;
+  /// The router as a RequestHandler (it must outlive the server).
+  RequestHandler handler() const {
+    return [this](const Request& r, Responder res) { dispatch(r, std::move(res)); };
+  }
+
+ private:
+  struct Route {
+    std::string method;
+    std::string path;
+    bool prefix;
+    RequestHandler handler;
+  };
+  bool matches(const Route& route, std::string_view path) const;
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace reactor::http

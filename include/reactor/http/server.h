@@ -1,0 +1,58 @@
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "reactor/core/event_loop.h"
+#include "reactor/http/router.h"
+#include "reactor/net/connection_stats.h"
+#include "reactor/net/inet_address.h"
+#include "reactor/net/tcp_server.h"
+
+namespace reactor::http {
+
+struct ServerOptions {
+  std::size_t max_request_line = 8192;   ///< longer: 414
+  std::size_t max_header_bytes = 65536;  ///< longer header block: 431
+  std::size_t max_headers = 100;         ///< more field lines: 431
+  std::size_t max_body = 16 << 20;       ///< larger body: 413
+  /// From a request's first byte until its header block is complete (slow clients): 408.
+  std::chrono::milliseconds header_timeout{10000};
+  /// Longest pause between two reads of a request body: 408.
+  std::chrono::milliseconds body_timeout{30000};
+  /// A keep-alive connection with no request in progress is closed after this long.
+  std::chrono::milliseconds idle_timeout{60000};
+  /// Pipelined requests answered asynchronously that may wait before reading pauses.
+  std::size_t max_pipeline = 64;
+  /// Response bytes queued for a client that is not reading before its requests stop
+  /// being read (memory per connection stays bounded).
+  std::size_t max_output = 1 << 20;
+  net::TcpServerOptions tcp;
+};
+
+/// An HTTP/1.1 server: persistent connections, pipelining (responses in request order,
+/// those ready together leave in one write), chunked and 100-continue uploads, limits and
+/// timeouts. Base-loop thread only, except stats().
+class Server {
+ public:
+  Server(EventLoop& loop, net::InetAddress listen_at, RequestHandler handler,
+         ServerOptions options = {});
+  ~Server();
+
+  /// Binds and listens; throws std::system_error on failure.
+  void start();
+  const net::InetAddress& address() const { return tcp_->address(); }
+  /// Stops accepting; idle keep-alive connections close at once, requests in flight finish
+  /// and are answered with "Connection: close"; what remains at the deadline is reset.
+  void drain(std::chrono::milliseconds deadline, std::function<void()> done);
+  std::vector<net::ConnectionStats> stats() const { return tcp_->stats(); }
+
+ private:
+  struct Shared;
+  std::shared_ptr<const Shared> shared_;
+  std::unique_ptr<net::TcpServer> tcp_;
+};
+
+}  // namespace reactor::http
