@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and tests need, skipping apt when all are present.
 # Usage: scripts/setup.sh [bench]   ("bench" adds the peer servers and tools for bench/).
 set -euo pipefail
-pkgs=(cmake make g++ clang libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev curl wrk python3 procps)
+pkgs=(cmake make g++ clang pkg-config libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev curl wrk python3 procps)
 if [[ "${1:-}" == bench ]]; then
   pkgs+=(libev-dev libuv1-dev libevent-dev libasio-dev nginx-light h2o gnuplot-nox python3-uvloop valgrind util-linux)
 fi

@@ -49,6 +49,9 @@ void TcpClient::attempt() {
   retry_timer_ = {};
   if (!wanted_ || connecting_) return;
   UniqueFd fd = detail::make_socket(server_.family(), SOCK_STREAM);
+  if (options_.bind_to &&
+      ::bind(fd.get(), options_.bind_to->sockaddr_ptr(), options_.bind_to->length()) < 0)
+    return failed(detail::last_error());
   int rc = ::connect(fd.get(), server_.sockaddr_ptr(), server_.length());
   if (rc < 0 && errno != EINPROGRESS) return failed(detail::last_error());
   // Even an immediate success is completed from the writability event, so that callbacks

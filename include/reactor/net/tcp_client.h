@@ -2,6 +2,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <system_error>
 
 #include "reactor/core/event_loop.h"
@@ -22,6 +23,9 @@ struct TcpClientOptions {
   std::chrono::milliseconds max_delay{30000};
   std::chrono::milliseconds connect_timeout{10000};
   bool no_delay = true;
+  /// Local address to bind before connecting (e.g. another 127.x source when a load
+  /// generator runs out of ephemeral ports on one).
+  std::optional<InetAddress> bind_to;
 };
 
 /// Connects to one server without blocking and runs the resulting TcpConnection with the

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the library from build dir $1 into a scratch prefix, then builds and runs a
+# consumer project against it twice: through find_package, and through pkg-config.
+set -euo pipefail
+build=${1:-build}
+prefix=$(realpath -m "$build/install-test")
+rm -rf "$prefix" "$build/consumer"
+cmake --install "$build" --prefix "$prefix" >/dev/null
+cmake -S tests/consumer -B "$build/consumer" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$build/consumer" >/dev/null
+"$build/consumer/consumer"
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
+  g++ -O1 -o "$build/consumer/consumer-pc" tests/consumer/main.cc \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs reactor)
+"$build/consumer/consumer-pc"
+echo "test-install: find_package and pkg-config consumers passed"
