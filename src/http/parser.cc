@@ -7,20 +7,11 @@
 
 #include "core/check.h"
 
-// Choices where RFC 9112 leaves room (docs/http_parser.md has the full table):
-// - Lines must end in CRLF; a bare LF is a 400 (§2.2 allows accepting it, but a
-//   front end that disagrees about line ends is a request-smuggling vector).
-// - Up to kMaxLeadingEmptyLines CRLFs before a request are skipped (§2.2).
-// - HTTP/1.x with x > 1 is served as HTTP/1.1; any other well-formed HTTP/d.d is a
-//   505, including the HTTP/2 preface "PRI * HTTP/2.0" (the version is checked
-//   before the target form). Anything not shaped HTTP/d.d is a 400.
-// - Content-Length must be one field holding 1*DIGIT: a list ("5, 5") or a second
-//   field, even an identical one, is a 400 — no client needs them, and every
-//   lenient reading is one more way for two parsers to disagree.
-// - Transfer-Encoding elements must be bare tokens; chunked must be last and appear
-//   once (else 400); any other coding before it is a 501.
-// - Trailer fields are checked like header fields, counted against the same limits,
-//   and dropped.
+// Why the choices listed in parser.h lean strict: every request this parser accepts
+// may also pass through a proxy or cache with its own parser. Where RFC 9112 lets a
+// recipient be lenient (bare LF, duplicate Content-Length, obs-fold, whitespace in
+// odd places), two lenient parsers rarely agree on where a message ends, and that
+// disagreement is request smuggling. No conforming client needs the leniency.
 
 namespace reactor::http::detail {
 
@@ -248,42 +239,24 @@ bool RequestParser::step(std::string_view in) {
     case Phase::leading:
       return skip_leading_lines(in);
     case Phase::request_line:
-      switch (find_line_end(in, pos_ + limits_.max_request_line + 2, lf)) {
-        case LineEnd::found:
-          return parse_request_line(in, lf);
-        case LineEnd::too_long:
-          return fail(414, "request line too long");
-        case LineEnd::more:
-          return false;
-      }
-      return false;
+      return next_line(in, pos_ + limits_.max_request_line + 2, lf, 414, "request line too long") &&
+             parse_request_line(in, lf);
     case Phase::headers:
+      return next_line(in, block_start_ + limits_.max_header_bytes, lf, 431,
+                       "header block too large") &&
+             parse_field_line(in, lf);
     case Phase::trailers:
-      switch (find_line_end(in, block_start_ + limits_.max_header_bytes, lf)) {
-        case LineEnd::found:
-          return parse_field_line(in, lf);
-        case LineEnd::too_long:
-          return fail(
-              431, phase_ == Phase::headers ? "header block too large" : "trailer block too large");
-        case LineEnd::more:
-          return false;
-      }
-      return false;
+      return next_line(in, block_start_ + limits_.max_header_bytes, lf, 431,
+                       "trailer block too large") &&
+             parse_field_line(in, lf);
     case Phase::body:
       if (in.size() - body_start_ < content_length_) return false;
       pos_ = body_start_ + static_cast<std::size_t>(content_length_);
       phase_ = Phase::done;
       return false;
     case Phase::chunk_size:
-      switch (find_line_end(in, pos_ + kMaxChunkLine + 2, lf)) {
-        case LineEnd::found:
-          return parse_chunk_size(in, lf);
-        case LineEnd::too_long:
-          return fail(400, "chunk size line too long");
-        case LineEnd::more:
-          return false;
-      }
-      return false;
+      return next_line(in, pos_ + kMaxChunkLine + 2, lf, 400, "chunk size line too long") &&
+             parse_chunk_size(in, lf);
     case Phase::chunk_data:
       return read_chunk_data(in);
     case Phase::chunk_crlf:
@@ -298,8 +271,9 @@ bool RequestParser::step(std::string_view in) {
 // Looks for the LF ending the line at pos_, resuming where the last call stopped
 // so no byte goes through memchr twice. `bound` is the first offset the LF may
 // not reach; the search never reads past it, so junk cannot make us scan far.
-RequestParser::LineEnd RequestParser::find_line_end(std::string_view in, std::size_t bound,
-                                                    std::size_t& lf) {
+// True when the line is complete; otherwise waits for input or fails with `status`.
+bool RequestParser::next_line(std::string_view in, std::size_t bound, std::size_t& lf, int status,
+                              std::string_view too_long) {
   scan_ = std::max(scan_, pos_);
   const std::size_t stop = std::min(in.size(), bound);
   if (scan_ < stop) {
@@ -307,11 +281,11 @@ RequestParser::LineEnd RequestParser::find_line_end(std::string_view in, std::si
     if (hit != nullptr) {
       lf = static_cast<std::size_t>(static_cast<const char*>(hit) - in.data());
       scan_ = lf + 1;
-      return LineEnd::found;
+      return true;
     }
     scan_ = stop;
   }
-  return in.size() >= bound ? LineEnd::too_long : LineEnd::more;
+  return in.size() >= bound ? fail(status, too_long) : false;
 }
 
 bool RequestParser::skip_leading_lines(std::string_view in) {
