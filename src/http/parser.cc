@@ -219,13 +219,14 @@ void RequestParser::reset() noexcept {
 }
 
 RequestParser::Result RequestParser::parse(std::string_view in) {
-  if (phase_ == Phase::done || phase_ == Phase::failed) return result_;
+  if (phase_ == Phase::failed) return result_;
   REACTOR_CHECK(in.size() >= seen_,
                 "RequestParser::parse: input must start at the request and keep every byte");
   seen_ = in.size();
   while (step(in)) {
   }
   if (phase_ == Phase::failed) return result_;
+  // A repeated call after complete re-points the views in case the buffer moved.
   if (headers_done()) bind_views(in);
   if (phase_ != Phase::done) return {State::need_more, 0, 0, {}};
   result_ = {State::complete, pos_, 0, {}};
@@ -429,7 +430,9 @@ bool RequestParser::interpret_field(std::string_view name, std::string_view valu
       if (!all_of_class(value, kHost)) return fail(400, "invalid Host");
       break;
     case 6:
-      if (iequals(name, "expect") && iequals(value, "100-continue")) {
+      // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
+      if (iequals(name, "expect") && iequals(value, "100-continue") &&
+          request_.version_ == Version::http_1_1) {
         request_.expects_continue_ = true;
       }
       break;
@@ -586,9 +589,10 @@ void RequestParser::bind_views(std::string_view in) {
     bound_base_ = base;
   }
   if (phase_ != Phase::done) return;
-  request_.body_ = has_transfer_encoding_
-                       ? std::string_view(body_)
-                       : in.substr(body_start_, static_cast<std::size_t>(content_length_));
+  request_.body_ =
+      has_transfer_encoding_
+          ? std::string_view(body_)
+          : std::string_view(in.data() + body_start_, static_cast<std::size_t>(content_length_));
 }
 
 }  // namespace reactor::http::detail

@@ -43,6 +43,7 @@ struct Limits {
 //   chunk size line > 1 KiB, extensions > 4 KiB per request 400
 //   decoded chunked body > max_body ....................... 413 (at the chunk size line)
 //   trailer fields: checked like header fields, then dropped; limits 431
+//   "Expect: 100-continue" in HTTP/1.0 .................... ignored (RFC 9110 §10.1.1)
 //   request line > max_request_line ....................... 414
 //   header block > max_header_bytes, fields > max_headers . 431
 
@@ -72,7 +73,8 @@ class RequestParser {
 
   /// Advances over `input`, which must start at the current request's first byte
   /// and hold at least the bytes of the previous call. After complete or error the
-  /// same result is returned until reset().
+  /// same result is returned until reset() (after complete, with request() re-pointed
+  /// at this `input`).
   Result parse(std::string_view input);
 
   /// Valid once headers_done(): request line and headers view the `input` of the

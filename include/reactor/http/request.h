@@ -68,7 +68,8 @@ class Request {
     if (connection_close_) return false;
     return version_ == Version::http_1_1 || connection_keep_alive_;
   }
-  /// True for "Expect: 100-continue": the client waits for an interim response.
+  /// True for "Expect: 100-continue" in HTTP/1.1: the client waits for an interim
+  /// response before sending the body.
   bool expects_continue() const noexcept { return expects_continue_; }
 
  private:

@@ -735,6 +735,24 @@ TEST(ParserFlow, HeadersDoneBeforeTheBodyForExpectContinue) {
   EXPECT_EQ(parser.request().method().data(), full.data());
 }
 
+TEST(ParserFlow, ExpectContinueIsIgnoredInHttp10) {
+  const std::string wire = "PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx";
+  const StreamResult r = feed(wire, whole(wire));
+  ASSERT_EQ(r.requests.size(), 1u);
+  EXPECT_FALSE(r.requests[0].expects_continue);
+}
+
+TEST(ParserFlow, RepeatedCompleteCallFollowsTheMovedBuffer) {
+  const std::string wire = "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok";
+  RequestParser parser;
+  ASSERT_EQ(parser.parse(wire).state, State::complete);
+  const std::string moved = wire + "GET";
+  const auto r = parser.parse(moved);
+  EXPECT_EQ(r.consumed, wire.size());
+  EXPECT_EQ(parser.request().path().data(), moved.data() + 5);
+  EXPECT_EQ(parser.request().body().data(), moved.data() + wire.size() - 2);
+}
+
 TEST(ParserFlow, ResultIsStickyUntilReset) {
   RequestParser parser;
   const std::string wire = "GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /next";
