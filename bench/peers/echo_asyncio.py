@@ -30,7 +30,9 @@ async def serve(args):
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    server = await loop.create_server(Echo, args.host, args.port, backlog=socket.SOMAXCONN, reuse_address=True)
+    server = await loop.create_server(
+        Echo, args.host, args.port, backlog=socket.SOMAXCONN, reuse_address=True
+    )
     announce(server.sockets[0])
     await stop
     server.close()

@@ -90,7 +90,8 @@ int main(int argc, char **argv)
     uv_tcp_t server;
     uv_tcp_init(loop, &server);
     int lfd = peer_listen(&args);
-    if (uv_tcp_open(&server, lfd) < 0 || uv_listen((uv_stream_t *)&server, SOMAXCONN, on_connection) < 0)
+    if (uv_tcp_open(&server, lfd) < 0 ||
+        uv_listen((uv_stream_t *)&server, SOMAXCONN, on_connection) < 0)
         peer_die("uv_listen");
     uv_signal_t sigint, sigterm;
     uv_signal_init(loop, &sigint);

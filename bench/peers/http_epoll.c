@@ -8,7 +8,8 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 
-#define RESPONSE "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
+#define RESPONSE                                                                           \
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
 enum { kRespLen = sizeof RESPONSE - 1, kBlockResps = PEER_READ_BUF / kRespLen };
 
 struct conn {

@@ -86,6 +86,9 @@ static inline void peer_announce(int listen_fd)
         peer_die("getsockname");
     getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
                 NI_NUMERICHOST | NI_NUMERICSERV);
-    printf(ss.ss_family == AF_INET6 ? "listening on [%s]:%s\n" : "listening on %s:%s\n", host, port);
+    if (ss.ss_family == AF_INET6)
+        printf("listening on [%s]:%s\n", host, port);
+    else
+        printf("listening on %s:%s\n", host, port);
     fflush(stdout);
 }

@@ -15,7 +15,8 @@ def parse_args():
 
 def announce(sock):
     host, port = sock.getsockname()[:2]
-    print(f"listening on [{host}]:{port}" if ":" in host else f"listening on {host}:{port}", flush=True)
+    addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    print(f"listening on {addr}", flush=True)
 
 
 def nodelay(sock):

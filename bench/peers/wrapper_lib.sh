@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # Sourced by run_nginx.sh and run_h2o.sh: the peer contract for a server
 # that runs from a config file. Provides parse_args, render and serve.
 
 set -euo pipefail
+# shellcheck disable=SC2034 # used by the scripts that source this
 PEERS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HOST=127.0.0.1
 PORT=0
@@ -15,7 +17,10 @@ parse_args() {
     esac
   done
   if [[ "$PORT" == 0 ]]; then # the kernel picks; freed again just before the server binds it
-    PORT=$(/usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$HOST")
+    PORT=$(/usr/bin/python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.bind((sys.argv[1], 0))
+print(s.getsockname()[1])' "$HOST")
   fi
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/peer.XXXXXX")
   trap 'rm -rf "$WORK"' EXIT
@@ -24,7 +29,8 @@ parse_args() {
 
 # render TEMPLATE OUT: fills @DIR@ @HOST@ @PORT@ @ADDR@.
 render() {
-  sed -e "s|@DIR@|$WORK|g" -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$PORT|g" -e "s|@ADDR@|$ADDR|g" "$1" >"$2"
+  sed -e "s|@DIR@|$WORK|g" -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$PORT|g" -e "s|@ADDR@|$ADDR|g" \
+    "$1" >"$2"
 }
 
 # serve CMD...: runs the server in the background (its stdout to our stderr,
