@@ -27,11 +27,20 @@ static void on_drained(struct bufferevent *bev, void *arg)
         bufferevent_enable(bev, EV_READ);
 }
 
+/* After the client's EOF: close once the last echoed bytes are out. */
+static void on_flushed(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    bufferevent_free(bev); /* BEV_OPT_CLOSE_ON_FREE closes the socket */
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)arg;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        bufferevent_free(bev); /* BEV_OPT_CLOSE_ON_FREE closes the socket */
+    if ((what & BEV_EVENT_EOF) && evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+        bufferevent_setcb(bev, NULL, on_flushed, on_event, NULL);
+    else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        bufferevent_free(bev);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
