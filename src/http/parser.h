@@ -50,8 +50,9 @@ struct Limits {
 /// Parses one request at a time out of a connection's input, strictly per RFC 9112.
 /// Each call gets the whole input from the first byte of the current request; the
 /// parser keeps offsets (never pointers), so the caller's buffer may move between
-/// calls, and it never examines a byte twice across calls: feeding one byte at a
-/// time costs O(n) in total. Not thread-safe; one parser per connection.
+/// calls. No byte is re-scanned by a later call (each is searched once for its line
+/// end, then validated once when its line is whole), so feeding one byte at a time
+/// costs O(n) in total. Not thread-safe; one parser per connection.
 class RequestParser {
  public:
   enum class State : std::uint8_t { complete, need_more, error };
