@@ -1,0 +1,265 @@
+"""`reactor echo` on one loop: integrity over every backend, half-close, back-pressure
+against a peer that does not read, and a graceful stop that loses nothing."""
+
+import signal
+import socket
+import time
+import unittest
+
+from harness import (BACKENDS, Deadline, IO_TIMEOUT, Server, assert_echoed, connect,
+                     echo_many, is_refused, make_rng, random_payloads, read_all_to_eof, recv_exactly,
+                     recv_to_eof, recv_until, wait_for, wait_server_read_all)
+
+MiB = 1 << 20
+
+
+class EchoIntegrity(unittest.TestCase):
+    """50 concurrent clients, random sizes, random split points, every byte checked."""
+
+    def check_backend(self, backend):
+        rng = make_rng(self)
+        payloads = random_payloads(rng, 50, 256 * 1024)
+        with Server("echo", "--backend", backend) as srv:
+            received = echo_many(srv.address, payloads, rng)
+            assert_echoed(self, payloads, received)
+            srv.stop()
+
+    def test_epoll(self):
+        self.check_backend("epoll")
+
+    def test_epoll_et(self):
+        self.check_backend("epoll-et")
+
+    def test_poll(self):
+        self.check_backend("poll")
+
+    def test_select(self):
+        self.check_backend("select")
+
+    def test_default_backend_one_large_transfer(self):
+        # Far past the high-water mark in both directions at once: pausing and resuming
+        # reading must never lose or reorder a byte.
+        rng = make_rng(self)
+        payload = rng.randbytes(16 * MiB)
+        with Server("echo") as srv:
+            received = echo_many(srv.address, [payload], rng)
+            assert_echoed(self, [payload], received)
+            srv.stop()
+
+
+class EchoHalfClose(unittest.TestCase):
+    """The client sends, then shutdown(SHUT_WR): it gets everything back, then EOF."""
+
+    def test_half_close_each_backend(self):
+        rng = make_rng(self)
+        sizes = [0, 1, 1000, 300 * 1024, 3 * MiB]
+        for backend in BACKENDS:
+            with self.subTest(backend=backend):
+                payloads = [rng.randbytes(n) for n in sizes]
+                with Server("echo", "--backend", backend) as srv:
+                    received = echo_many(srv.address, payloads, rng, timeout=15,
+                                         half_close=True)
+                    assert_echoed(self, payloads, received)
+                    srv.stop()
+
+    def test_data_and_fin_arriving_together(self):
+        # Data immediately followed by FIN, before the server wakes up: one readiness
+        # report covers both, so the server must read on to the EOF (edge-triggered
+        # included) rather than wait for another wake-up that never comes.
+        for backend in BACKENDS:
+            with self.subTest(backend=backend):
+                with Server("echo", "--backend", backend) as srv:
+                    clients = []
+                    for i in range(20):
+                        s = connect(srv.address)
+                        data = b"%d:" % i + b"z" * (i * 97)
+                        s.sendall(data)
+                        s.shutdown(socket.SHUT_WR)
+                        clients.append((s, data))
+                    # The echo itself is immediate; only a missed EOF waits this out.
+                    results = read_all_to_eof([s for s, _ in clients], Deadline(5))
+                    outcomes = [(got == data, how)
+                                for (got, how), (_, data) in zip(results, clients)]
+                    for s, _ in clients:
+                        s.close()
+                    bad = [(i, o) for i, o in enumerate(outcomes) if o != (True, "eof")]
+                    self.assertEqual(bad, [], "[(client, (echo complete?, how it ended))]")
+                    srv.stop()
+
+    def test_eof_arrives_while_output_is_still_queued(self):
+        # A small receive window keeps the echo queued in the server when our FIN reaches
+        # it: the server must still send all of it before closing.
+        rng = make_rng(self)
+        payload = rng.randbytes(512 * 1024)  # under the high-water mark: all of it is read
+        with Server("echo") as srv:
+            with connect(srv.address, rcvbuf=4096) as s:
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+                wait_server_read_all(s)
+                got = recv_to_eof(s, Deadline(IO_TIMEOUT))
+                self.assertEqual(len(got), len(payload))
+                self.assertEqual(got, payload)
+            srv.stop()
+
+    def test_server_keeps_reading_after_echoing_eof_client(self):
+        # Half-closed clients must not disturb the others.
+        rng = make_rng(self)
+        with Server("echo") as srv:
+            with connect(srv.address) as a, connect(srv.address) as b:
+                a.sendall(b"first")
+                a.shutdown(socket.SHUT_WR)
+                self.assertEqual(recv_to_eof(a, Deadline(IO_TIMEOUT)), b"first")
+                data = rng.randbytes(100_000)
+                b.sendall(data)
+                self.assertEqual(recv_exactly(b, len(data), Deadline(IO_TIMEOUT)), data)
+            srv.stop()
+
+
+class EchoBackPressure(unittest.TestCase):
+    """A client that sends without reading costs at most about the high-water mark."""
+
+    PUSH_LIMIT = 64 * MiB
+    RSS_BOUND = 16 * MiB
+
+    def test_non_reading_peer_is_bounded_and_others_are_served(self):
+        rng = make_rng(self)
+        with Server("echo") as srv:
+            # Warm up: the first connection's allocations are not growth.
+            warm = rng.randbytes(256 * 1024)
+            assert_echoed(self, [warm], echo_many(srv.address, [warm], rng))
+            baseline = srv.rss_bytes()
+
+            hog = connect(srv.address, rcvbuf=4096)
+            hog.setblocking(False)
+            chunk = rng.randbytes(256 * 1024)
+            pushed, peak = self.push_until_blocked(hog, chunk, srv, baseline)
+            growth = srv.rss_bytes() - baseline
+            msg = (f"pushed {pushed / MiB:.1f} MiB; server RSS grew {growth / MiB:.1f} MiB "
+                   f"(peak {peak / MiB:.1f} MiB)")
+            print(msg)
+            self.assertLess(pushed, self.PUSH_LIMIT, "the server never stopped reading: " + msg)
+            self.assertLess(peak, self.RSS_BOUND, msg)
+            self.assertGreater(pushed, 2 * MiB, "sends blocked implausibly early: " + msg)
+
+            # Meanwhile, another client is served in full.
+            payloads = random_payloads(rng, 5, 512 * 1024)
+            assert_echoed(self, payloads, echo_many(srv.address, payloads, rng))
+            self.assertLess(srv.rss_bytes() - baseline, self.RSS_BOUND)
+
+            # The hog starts reading: it gets back exactly what it sent, in order.
+            hog.setblocking(True)
+            got = recv_exactly(hog, pushed, Deadline(IO_TIMEOUT))
+            expected = (chunk * (pushed // len(chunk) + 1))[:pushed]
+            self.assertTrue(got == expected, "the hog's echo differs from what it sent")
+            hog.close()
+            srv.stop()
+
+    def push_until_blocked(self, sock, chunk, srv, baseline):
+        """Sends until the socket accepts nothing for 0.5 s (the server stopped reading),
+        at most PUSH_LIMIT bytes. Returns (bytes pushed, peak RSS growth seen)."""
+        deadline = Deadline(IO_TIMEOUT)
+        pushed, peak = 0, 0
+        view = memoryview(chunk)
+        offset = 0
+        last_progress = time.monotonic()
+        for _ in range(1_000_000):
+            if pushed >= self.PUSH_LIMIT or deadline.expired():
+                break
+            if time.monotonic() - last_progress > 0.5:
+                break
+            try:
+                n = sock.send(view[offset:])
+            except BlockingIOError:
+                peak = max(peak, srv.rss_bytes() - baseline)
+                time.sleep(0.005)  # nothing to wait on: polling the kernel's send queue
+                continue
+            pushed += n
+            offset = (offset + n) % len(chunk)
+            last_progress = time.monotonic()
+        peak = max(peak, srv.rss_bytes() - baseline)
+        return pushed, peak
+
+
+class EchoGracefulStop(unittest.TestCase):
+    """SIGTERM/SIGINT: stop accepting, send every byte already read, exit 0."""
+
+    def test_sigterm_flushes_everything_read(self):
+        rng = make_rng(self)
+        with Server("echo") as srv:
+            clients = []
+            # Tiny receive windows keep most of each echo queued inside the server.
+            for i in range(10):
+                s = connect(srv.address, rcvbuf=4096)
+                data = rng.randbytes(rng.randint(1, 600 * 1024))
+                s.sendall(data)
+                clients.append((s, data))
+            for s, _ in clients:
+                wait_server_read_all(s)
+            srv.send_signal(signal.SIGTERM)
+            # It stops accepting while it still owes the clients their bytes.
+            wait_for(lambda: is_refused(srv.address), IO_TIMEOUT,
+                     "the listening socket to close")
+            for i, (s, data) in enumerate(clients):
+                got = recv_to_eof(s, Deadline(IO_TIMEOUT))
+                self.assertEqual(len(got), len(data), f"client {i}")
+                self.assertTrue(got == data, f"client {i}: echo differs")
+                s.close()
+            srv.assert_clean_exit()
+
+    def test_sigint_with_clients_mid_transfer(self):
+        # Clients half-way through a transfer: whatever the server read comes back whole.
+        rng = make_rng(self)
+        with Server("echo") as srv:
+            clients = []
+            for _ in range(5):
+                s = connect(srv.address)
+                data = rng.randbytes(200 * 1024)
+                s.sendall(data)
+                head = recv_exactly(s, 1000, Deadline(IO_TIMEOUT))  # echo is under way
+                clients.append((s, data, head))
+            for s, _, _ in clients:
+                wait_server_read_all(s)
+            srv.send_signal(signal.SIGINT)
+            for i, (s, data, head) in enumerate(clients):
+                got = head + recv_to_eof(s, Deadline(IO_TIMEOUT))
+                self.assertTrue(got == data, f"client {i}: got {len(got)} of {len(data)}")
+                s.close()
+            srv.assert_clean_exit()
+
+    def test_idle_server_stops_on_each_signal(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(signal=signum.name):
+                with Server("echo") as srv:
+                    with connect(srv.address) as s:  # an idle client must not hold it up
+                        s.sendall(b"x")
+                        self.assertEqual(recv_exactly(s, 1, Deadline(IO_TIMEOUT)), b"x")
+                        srv.stop(signum)
+                        data, how = recv_until(s, lambda d: False, Deadline(IO_TIMEOUT))
+                        self.assertEqual((data, how), (b"", "eof"))
+
+    def test_drain_timeout_bounds_a_peer_that_never_reads(self):
+        rng = make_rng(self)
+        with Server("echo", "--drain-timeout", "300") as srv:
+            with connect(srv.address, rcvbuf=4096) as hog:
+                hog.setblocking(False)
+                payload = rng.randbytes(512 * 1024)
+                view = memoryview(payload)
+                for _ in range(100_000):  # fill the server's queue (it reads all of this)
+                    if not view:
+                        break
+                    try:
+                        view = view[hog.send(view):]
+                    except BlockingIOError:
+                        time.sleep(0.005)  # the kernel's send queue: nothing to wait on
+                self.assertFalse(view, "could not send 512 KiB")
+                wait_server_read_all(hog)
+                started = time.monotonic()
+                srv.send_signal(signal.SIGTERM)
+                srv.assert_clean_exit(timeout=IO_TIMEOUT)
+                took = time.monotonic() - started
+                # 0.3 s drain plus generous slack for sanitizer builds; never the 5 s default.
+                self.assertLess(took, 4.0, f"exit took {took:.2f}s with --drain-timeout 300")
+
+
+if __name__ == "__main__":
+    unittest.main()
