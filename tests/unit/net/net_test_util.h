@@ -1,0 +1,138 @@
+#pragma once
+// Helpers for the TCP tests: a Recorder whose callbacks count what a server or client saw
+// (thread-safe, so multi-loop servers can use it too).
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "reactor/net/tcp_connection.h"
+#include "test_util.h"
+
+namespace reactor::test {
+
+inline const char* reason_name(net::CloseReason r) {
+  switch (r) {
+    case net::CloseReason::peer:
+      return "peer";
+    case net::CloseReason::local:
+      return "local";
+    case net::CloseReason::aborted:
+      return "aborted";
+    case net::CloseReason::error:
+      return "error";
+    case net::CloseReason::timeout:
+      return "timeout";
+  }
+  return "?";
+}
+
+/// Records every callback of the connections it serves. By default on_message echoes.
+class Recorder {
+ public:
+  struct Closed {
+    net::CloseReason reason;
+    std::error_code error;
+    size_t unsent;
+  };
+
+  explicit Recorder(bool echo = true) : echo_(echo) {}
+
+  net::ConnectionCallbacks callbacks() {
+    net::ConnectionCallbacks cb;
+    cb.on_connect = [this](const net::TcpConnectionPtr& c) {
+      std::lock_guard lock(mu_);
+      connections_.push_back(c);
+      threads_.insert(std::this_thread::get_id());
+    };
+    cb.on_message = [this](const net::TcpConnectionPtr& c, net::Buffer& in) {
+      {
+        std::lock_guard lock(mu_);
+        ++messages_;
+        data_.append(in.view());
+      }
+      if (echo_)
+        c->send(in);
+      else
+        in.clear();
+    };
+    cb.on_close = [this](const net::TcpConnectionPtr&, const net::CloseInfo& info) {
+      std::lock_guard lock(mu_);
+      closed_.push_back({info.reason, info.error, info.unsent});
+    };
+    return cb;
+  }
+
+  /// callbacks(), with `then` run for each new connection after it is recorded.
+  template <class Fn>
+  net::ConnectionCallbacks callbacks_then(Fn then) {
+    net::ConnectionCallbacks cb = callbacks();
+    cb.on_connect = [record = cb.on_connect, then](const net::TcpConnectionPtr& c) {
+      record(c);
+      then(c);
+    };
+    return cb;
+  }
+
+  size_t connects() const {
+    std::lock_guard lock(mu_);
+    return connections_.size();
+  }
+  size_t closes() const {
+    std::lock_guard lock(mu_);
+    return closed_.size();
+  }
+  int messages() const {
+    std::lock_guard lock(mu_);
+    return messages_;
+  }
+  std::string data() const {
+    std::lock_guard lock(mu_);
+    return data_;
+  }
+  size_t bytes() const {
+    std::lock_guard lock(mu_);
+    return data_.size();
+  }
+  net::TcpConnectionPtr connection(size_t i = 0) const {
+    std::lock_guard lock(mu_);
+    return i < connections_.size() ? connections_[i] : nullptr;
+  }
+  Closed closed(size_t i = 0) const {
+    std::lock_guard lock(mu_);
+    return closed_.at(i);
+  }
+  size_t thread_count() const {
+    std::lock_guard lock(mu_);
+    return threads_.size();
+  }
+  /// Drops the references to connections (so that they can be destroyed).
+  void forget() {
+    std::lock_guard lock(mu_);
+    connections_.clear();
+  }
+
+ private:
+  const bool echo_;
+  mutable std::mutex mu_;
+  std::vector<net::TcpConnectionPtr> connections_;
+  std::vector<Closed> closed_;
+  std::set<std::thread::id> threads_;
+  std::string data_;
+  int messages_ = 0;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const Recorder::Closed& c) {
+  return os << reason_name(c.reason) << " (" << c.error.message() << ", unsent " << c.unsent << ")";
+}
+
+/// A string of `n` bytes whose content depends on the position, so reordering shows.
+inline std::string pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(i * 131 % 251);
+  return s;
+}
+
+}  // namespace reactor::test
