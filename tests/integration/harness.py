@@ -339,7 +339,12 @@ def _hex_addr(addr):
 def peer_socket_queues(sock):
     """(tx_queue, rx_queue) of the *other* end of a loopback connection, from
     /proc/net/tcp; None if that socket is gone."""
-    local, remote = _hex_addr(sock.getpeername()), _hex_addr(sock.getsockname())
+    try:
+        local, remote = _hex_addr(sock.getpeername()), _hex_addr(sock.getsockname())
+    except OSError as e:
+        if e.errno == errno.ENOTCONN:  # reset: nothing is left at the other end
+            return None
+        raise
     with open("/proc/net/tcp") as f:
         next(f)
         for line in f:
