@@ -780,8 +780,9 @@ class DrainTest(unittest.TestCase):
         server.send_signal(signal.SIGTERM)
         for c in idle:
             self.assertEqual(c.wait_closed(timeout=5), b"")
+            c.close()  # the server waits (up to its close timeout) for our FIN
         self.assert_exits_cleanly(server)
-        self.assertLess(time.monotonic() - start, 5, "idle connections waited for the drain timeout")
+        self.assertLess(time.monotonic() - start, 4, "idle connections waited for a timeout")
 
     def test_sigint_drains_too(self):
         server = self.server()
@@ -789,6 +790,7 @@ class DrainTest(unittest.TestCase):
         self.assert_ok_exchange(c)
         server.send_signal(signal.SIGINT)
         self.assertEqual(c.wait_closed(timeout=5), b"")
+        c.close()
         self.assert_exits_cleanly(server)
 
     def test_request_in_flight_finishes_with_connection_close(self):
@@ -801,6 +803,7 @@ class DrainTest(unittest.TestCase):
         self.assertEqual(busy.read_response(interim=True).status, 100)
         server.send_signal(signal.SIGTERM)
         self.assertEqual(idle.wait_closed(timeout=5), b"")  # the drain has begun
+        idle.close()
         with self.assertRaises(ConnectionRefusedError, msg="still accepting while draining"):
             socket.create_connection((HOST, server.port), timeout=5).close()
         self.assertIsNone(server.proc.poll(), "exited with a request in flight")
@@ -809,30 +812,30 @@ class DrainTest(unittest.TestCase):
         self.assertEqual((r.status, r.body), (200, b"finished"))
         self.assertEqual(r.header("Connection"), "close")
         self.assertEqual(busy.wait_closed(), b"")
+        busy.close()
         self.assert_exits_cleanly(server)
 
-    def test_pipelined_requests_sent_before_the_signal_are_answered(self):
-        server = self.server("--drain-timeout", "20000")
-        c = self.client(server)
-        c.send(b"".join(request("GET", f"/p{i}") for i in range(20)))
-        server.send_signal(signal.SIGTERM)
-        # Either all 20 were read before the drain (the last says close) or the drain came
-        # first: every response that arrives is whole and in order, then the close.
-        got = []
-        rest = b""
-        try:
-            while len(got) < 20:
-                r = c.read_response()
-                got.append(r)
-                if r.header("Connection") == "close":
-                    break
-        except ProtocolError as e:
-            self.assertIn("EOF after 0 bytes", str(e))
-        else:
-            rest = c.wait_closed()
-        self.assertEqual([r.body for r in got], [f"p{i}".encode() for i in range(len(got))])
-        self.assertEqual(rest, b"")
-        self.assert_exits_cleanly(server)
+    def test_requests_sent_just_before_the_signal_are_answered(self):
+        # The bytes are in the server's socket before kill() returns (loopback), so they
+        # are in flight: each gets its response (Connection: close if it was read after
+        # the drain began), then the close. Several rounds, since the signal and the
+        # request may be dispatched in either order within one loop iteration.
+        for round_ in range(8):
+            with self.subTest(round=round_):
+                server = self.server("--drain-timeout", "20000")
+                c = self.client(server)
+                self.assert_ok_exchange(c)  # accepted and idle
+                count = 1 if round_ % 2 == 0 else 20
+                c.send(b"".join(request("GET", f"/p{i}") for i in range(count)))
+                server.send_signal(signal.SIGTERM)
+                bodies = []
+                try:
+                    for _ in range(count):
+                        bodies.append(c.read_response().body)
+                finally:
+                    c.close()
+                    self.assert_exits_cleanly(server)
+                self.assertEqual(bodies, [f"p{i}".encode() for i in range(count)])
 
     def test_drain_timeout_resets_what_is_left(self):
         server = self.server("--drain-timeout", "300")
