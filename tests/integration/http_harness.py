@@ -225,6 +225,7 @@ class HttpServer:
 
     def __init__(self, *args, subcommand="http"):
         self.args = [reactor_bin(), subcommand, "--port", "0", *args]
+        self.signalled = False
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.stderr
@@ -270,6 +271,7 @@ class HttpServer:
         raise AssertionError("no VmRSS")
 
     def send_signal(self, signo):
+        self.signalled = True
         self.proc.send_signal(signo)
 
     def wait(self, timeout=STOP_TIMEOUT):
@@ -281,8 +283,9 @@ class HttpServer:
             raise AssertionError(f"{self.args} did not exit within {timeout} s")
 
     def stop(self, signo=signal.SIGTERM, timeout=STOP_TIMEOUT):
-        """Signals, waits, and returns (exit code, what was left on stdout)."""
-        if self.proc.poll() is None:
+        """Signals (unless a test did already), waits, and returns (exit code, what was
+        left on stdout)."""
+        if self.proc.poll() is None and not self.signalled:
             self.send_signal(signo)
         code = self.wait(timeout)
         rest = self.proc.stdout.read()

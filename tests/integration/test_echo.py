@@ -226,16 +226,39 @@ class EchoGracefulStop(unittest.TestCase):
                 s.close()
             srv.assert_clean_exit()
 
-    def test_idle_server_stops_on_each_signal(self):
+    def test_idle_clients_see_eof_and_the_server_exits_promptly(self):
         for signum in (signal.SIGINT, signal.SIGTERM):
             with self.subTest(signal=signum.name):
                 with Server("echo") as srv:
-                    with connect(srv.address) as s:  # an idle client must not hold it up
+                    clients = [connect(srv.address) for _ in range(5)]
+                    for s in clients:
                         s.sendall(b"x")
                         self.assertEqual(recv_exactly(s, 1, Deadline(IO_TIMEOUT)), b"x")
-                        srv.stop(signum)
+                    started = time.monotonic()
+                    srv.send_signal(signum)
+                    # Nothing is owed: each idle client just sees the server's FIN, and
+                    # once it closes too, nothing is left to wait for.
+                    for s in clients:
                         data, how = recv_until(s, lambda d: False, Deadline(IO_TIMEOUT))
                         self.assertEqual((data, how), (b"", "eof"))
+                        s.close()
+                    srv.assert_clean_exit()
+                    took = time.monotonic() - started
+                    self.assertLess(took, 3.0, "waited for the 5 s drain timeout though "
+                                               "every client had closed")
+
+    def test_drain_timeout_bounds_an_idle_client_that_never_closes(self):
+        with Server("echo", "--drain-timeout", "300") as srv:
+            with connect(srv.address) as s:
+                s.sendall(b"x")
+                self.assertEqual(recv_exactly(s, 1, Deadline(IO_TIMEOUT)), b"x")
+                started = time.monotonic()
+                srv.stop(signal.SIGTERM)
+                took = time.monotonic() - started
+                self.assertLess(took, 4.0, f"exit took {took:.2f}s with --drain-timeout 300")
+                data, how = recv_until(s, lambda d: False, Deadline(IO_TIMEOUT))
+                self.assertEqual(data, b"")
+                self.assertIn(how, ("eof", "reset"))
 
     def test_drain_timeout_bounds_a_peer_that_never_reads(self):
         rng = make_rng(self)

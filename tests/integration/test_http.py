@@ -13,6 +13,7 @@ named on the command line (ctest label "threads"):
 import os
 import random
 import re
+import select
 import selectors
 import shutil
 import signal
@@ -303,21 +304,34 @@ class ProtocolTest(ServerCase):
         self.assertEqual(r.status, 200, "no 100 Continue for HTTP/1.0")
         self.assertEqual(r.body, b"ten!")
 
+    # Half-close: several connections at once, since the FIN may arrive together with the
+    # request bytes (before the server even accepts) or after them. The server's own
+    # timeouts are 10 s and more, so only the FIN can explain a close within HALF_CLOSE_S.
+    HALF_CLOSE_S = 3
+
     def test_half_close_after_requests_gets_the_answers_then_close(self):
-        c = self.client()
-        c.send(request("GET", "/h1") + request("POST", "/echo", b"h2") + request("GET", "/h3"))
-        c.sock.shutdown(socket.SHUT_WR)
-        for body in [b"h1", b"h2", b"h3"]:
-            self.assert_ok(c.read_response(), body)
-        self.assertEqual(c.wait_closed(), b"")
+        clients = [self.client() for _ in range(10)]
+        for c in clients:
+            c.send(request("GET", "/h1") + request("POST", "/echo", b"h2") + request("GET", "/h3"))
+            c.sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + self.HALF_CLOSE_S
+        for n, c in enumerate(clients):
+            with self.subTest(client=n):
+                for body in [b"h1", b"h2", b"h3"]:
+                    self.assert_ok(c.read_response(), body)
+                self.assertEqual(c.wait_closed(timeout=max(deadline - time.monotonic(), 0.01)), b"")
 
     def test_half_close_in_a_partial_request_closes(self):
-        c = self.client()
-        c.send(b"GET /partial HTTP/1.1\r\nHost: x\r\n")
-        c.sock.shutdown(socket.SHUT_WR)
-        extra = c.wait_closed()
-        if extra:  # an error response is acceptable, nothing else is
-            self.assertGreaterEqual(parse_response(extra)[0].status, 400)
+        clients = [self.client() for _ in range(10)]
+        for c in clients:
+            c.send(b"GET /partial HTTP/1.1\r\nHost: x\r\n")
+            c.sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + self.HALF_CLOSE_S
+        for n, c in enumerate(clients):
+            with self.subTest(client=n):
+                extra = c.wait_closed(timeout=max(deadline - time.monotonic(), 0.01))
+                if extra:  # the request can never complete: a 400 is fine, nothing else
+                    self.assertEqual(parse_response(extra)[0].status, 400, extra)
 
 
 # ---------------------------------------------------------------------------------------
@@ -837,6 +851,25 @@ class DrainTest(unittest.TestCase):
                     self.assert_exits_cleanly(server)
                 self.assertEqual(bodies, [f"p{i}".encode() for i in range(count)])
 
+    def test_more_signals_while_draining_change_nothing(self):
+        server = self.server("--drain-timeout", "20000")
+        idle = self.client(server)
+        self.assert_ok_exchange(idle)
+        busy = self.client(server)
+        busy.send(request("POST", "/echo", None, ["Expect: 100-continue", "Content-Length: 4"]))
+        self.assertEqual(busy.read_response(interim=True).status, 100)
+        server.send_signal(signal.SIGTERM)
+        self.assertEqual(idle.wait_closed(timeout=5), b"")  # the drain has begun
+        idle.close()
+        for signo in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
+            server.send_signal(signo)
+        busy.send(b"done")
+        r = busy.read_response()
+        self.assertEqual((r.status, r.body, r.header("Connection")), (200, b"done", "close"))
+        self.assertEqual(busy.wait_closed(), b"")
+        busy.close()
+        self.assert_exits_cleanly(server)
+
     def test_drain_timeout_resets_what_is_left(self):
         server = self.server("--drain-timeout", "300")
         stuck = self.client(server)
@@ -851,6 +884,27 @@ class DrainTest(unittest.TestCase):
     def assert_ok_exchange(self, c):
         r = c.exchange(request("GET", "/"))
         self.assertEqual((r.status, r.body), (200, HELLO))
+
+
+class ShutdownSignalsTest(unittest.TestCase):
+    def test_signals_until_exit_still_exit_0(self):
+        # A supervisor may repeat SIGTERM until the process is gone: however late one
+        # lands (during the drain or the teardown after it), the exit status stays 0.
+        # The window is narrow, so many quick rounds.
+        codes = []
+        for _ in range(100):
+            with HttpServer() as server:
+                c = server.client()
+                c.exchange(request("GET", "/"))
+                open_, deadline = True, time.monotonic() + 10
+                while server.proc.poll() is None and time.monotonic() < deadline:
+                    os.kill(server.proc.pid, signal.SIGTERM)  # a zombie ignores it
+                    if open_ and select.select([c.sock], [], [], 0)[0]:
+                        c.close()  # the server closed: answer its FIN with ours
+                        open_ = False
+                c.close()
+                codes.append(server.wait())
+        self.assertEqual([c for c in codes if c != 0], [], "exit status after repeated SIGTERM")
 
 
 class CommandLineTest(unittest.TestCase):
