@@ -403,18 +403,19 @@ class _EchoPeer:
         return len(self.received) >= len(self.payload)
 
 
-def echo_many(address, payloads, rng, timeout=IO_TIMEOUT, half_close=False):
+def echo_many(address, payloads, rng, timeout=IO_TIMEOUT, half_close=False, rcvbuf=None):
     """Opens one connection per payload and drives them all at once from one thread:
     each payload goes out in random pieces (one send() per piece, TCP_NODELAY) while its
     echo is read back. With half_close, each client shuts down its write side after its
     payload and reads until EOF. Returns the list of received byte strings (in payload
-    order); raises AssertionError with the details on a stall, reset or early EOF."""
+    order); raises AssertionError with the details on a stall, reset or early EOF.
+    A small `rcvbuf` makes the server queue output (and so reach its high-water mark)."""
     deadline = Deadline(timeout)
     peers = []
     sel = selectors.DefaultSelector()
     try:
         for payload in payloads:
-            s = connect(address, timeout=deadline.left())
+            s = connect(address, timeout=deadline.left(), rcvbuf=rcvbuf)
             s.setblocking(False)
             peer = _EchoPeer(s, payload, random_chunks(rng, payload), half_close)
             peers.append(peer)

@@ -10,6 +10,7 @@
 Every wait here is bounded: a broken server fails a test, it never hangs one.
 """
 
+import contextlib
 import os
 import re
 import selectors
@@ -269,6 +270,23 @@ class HttpServer:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         raise AssertionError("no VmRSS")
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Stops the process (SIGSTOP) for the duration: whatever clients send meanwhile
+        is queued in the kernel and found all at once, in one loop iteration, when it
+        continues. Turns "the server may read between two sends" races into certainties."""
+        self.proc.send_signal(signal.SIGSTOP)
+        try:
+            if not wait_for(lambda: self._state() in ("T", "t"), STARTUP_TIMEOUT):
+                raise AssertionError("the server did not stop")
+            yield
+        finally:
+            self.proc.send_signal(signal.SIGCONT)
+
+    def _state(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
 
     def send_signal(self, signo):
         self.signalled = True

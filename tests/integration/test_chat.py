@@ -7,7 +7,7 @@ import socket
 import time
 import unittest
 
-from harness import (Deadline, IO_TIMEOUT, Server, connect, make_rng, peer_socket_queues,
+from harness import (BACKENDS, Deadline, IO_TIMEOUT, Server, connect, make_rng, peer_socket_queues,
                      recv_exactly, recv_until, wait_for, wait_server_read_all)
 
 
@@ -179,6 +179,34 @@ class ChatRelay(unittest.TestCase):
             if len(b) != w:
                 raise AssertionError(f"client {i}: received {len(b)} bytes, want {w}")
         return [bytes(b) for b in bufs]
+
+
+class ChatBackends(unittest.TestCase):
+
+    def test_relay_every_backend(self):
+        for backend in BACKENDS:
+            with self.subTest(backend=backend):
+                with Server("chat", "--backend", backend) as srv:
+                    clients = join(srv.address, 4)
+                    try:
+                        for i, sender in enumerate(clients):
+                            line = b"from %d: %s\n" % (i, backend.encode())
+                            sender.sendall(line[:5])  # a partial line first
+                            sender.sendall(line[5:])
+                            for j, other in enumerate(clients):
+                                if j != i:
+                                    assert_next(self, other, line, f"client {j}")
+                        # a sender's own lines never come back: each client got exactly
+                        # the other three lines above, and now the next line it reads is
+                        # this one.
+                        clients[0].sendall(b"last\n")
+                        assert_next(self, clients[1], b"last\n", "client 1")
+                        clients[1].sendall(b"check\n")
+                        assert_next(self, clients[0], b"check\n", "client 0")
+                    finally:
+                        for s in clients:
+                            s.close()
+                    srv.stop()
 
 
 class ChatSlowReader(unittest.TestCase):

@@ -11,6 +11,7 @@ named on the command line (ctest label "threads"):
 """
 
 import os
+import contextlib
 import random
 import re
 import select
@@ -304,34 +305,46 @@ class ProtocolTest(ServerCase):
         self.assertEqual(r.status, 200, "no 100 Continue for HTTP/1.0")
         self.assertEqual(r.body, b"ten!")
 
-    # Half-close: several connections at once, since the FIN may arrive together with the
-    # request bytes (before the server even accepts) or after them. The server's own
-    # timeouts are 10 s and more, so only the FIN can explain a close within HALF_CLOSE_S.
+    # Half-close: the FIN arrives after the request bytes were read, or together with them
+    # (the server paused meanwhile). The server's own timeouts are 10 s and more, so only
+    # the FIN can explain a close within HALF_CLOSE_S.
     HALF_CLOSE_S = 3
 
-    def test_half_close_after_requests_gets_the_answers_then_close(self):
-        clients = [self.client() for _ in range(10)]
-        for c in clients:
-            c.send(request("GET", "/h1") + request("POST", "/echo", b"h2") + request("GET", "/h3"))
-            c.sock.shutdown(socket.SHUT_WR)
+    def half_close_outcomes(self, clients, responses):
+        """For each client: "closed" if the server closed within HALF_CLOSE_S after the
+        expected responses, else what happened."""
         deadline = time.monotonic() + self.HALF_CLOSE_S
-        for n, c in enumerate(clients):
-            with self.subTest(client=n):
-                for body in [b"h1", b"h2", b"h3"]:
-                    self.assert_ok(c.read_response(), body)
-                self.assertEqual(c.wait_closed(timeout=max(deadline - time.monotonic(), 0.01)), b"")
+        outcomes = []
+        for c in clients:
+            try:
+                for body in responses:
+                    self.assert_ok(c.read_response(timeout=max(deadline - time.monotonic(), 0.01)), body)
+                extra = c.wait_closed(timeout=max(deadline - time.monotonic(), 0.01))
+                # A request that can never complete may get a 400; nothing else.
+                ok = not extra or parse_response(extra)[0].status == 400
+                outcomes.append("closed" if ok else f"closed after {extra[:40]!r}")
+            except TimeoutError:
+                outcomes.append("still open")
+        return outcomes
+
+    def half_close(self, data, responses):
+        for together in (False, True):
+            with self.subTest(fin_with_data=together):
+                clients = [self.client() for _ in range(5)]
+                for c in clients:  # accepted and registered before the test proper
+                    self.assert_ok(c.exchange(request("GET", "/warm")), b"warm")
+                with self.server.paused() if together else contextlib.nullcontext():
+                    for c in clients:
+                        c.send(data)
+                        c.sock.shutdown(socket.SHUT_WR)
+                self.assertEqual(self.half_close_outcomes(clients, responses), ["closed"] * 5)
+
+    def test_half_close_after_requests_gets_the_answers_then_close(self):
+        self.half_close(request("GET", "/h1") + request("POST", "/echo", b"h2") + request("GET", "/h3"),
+                        [b"h1", b"h2", b"h3"])
 
     def test_half_close_in_a_partial_request_closes(self):
-        clients = [self.client() for _ in range(10)]
-        for c in clients:
-            c.send(b"GET /partial HTTP/1.1\r\nHost: x\r\n")
-            c.sock.shutdown(socket.SHUT_WR)
-        deadline = time.monotonic() + self.HALF_CLOSE_S
-        for n, c in enumerate(clients):
-            with self.subTest(client=n):
-                extra = c.wait_closed(timeout=max(deadline - time.monotonic(), 0.01))
-                if extra:  # the request can never complete: a 400 is fine, nothing else
-                    self.assertEqual(parse_response(extra)[0].status, 400, extra)
+        self.half_close(b"GET /partial HTTP/1.1\r\nHost: x\r\n", [])
 
 
 # ---------------------------------------------------------------------------------------
@@ -830,26 +843,31 @@ class DrainTest(unittest.TestCase):
         self.assert_exits_cleanly(server)
 
     def test_requests_sent_just_before_the_signal_are_answered(self):
-        # The bytes are in the server's socket before kill() returns (loopback), so they
-        # are in flight: each gets its response (Connection: close if it was read after
-        # the drain began), then the close. Several rounds, since the signal and the
-        # request may be dispatched in either order within one loop iteration.
-        for round_ in range(8):
-            with self.subTest(round=round_):
-                server = self.server("--drain-timeout", "20000")
-                c = self.client(server)
-                self.assert_ok_exchange(c)  # accepted and idle
-                count = 1 if round_ % 2 == 0 else 20
+        # The requests reach the server's socket before the signal (the server is paused
+        # meanwhile, so it finds both in the same loop iteration): they are in flight and
+        # each gets its response (Connection: close if read after the drain began), then
+        # the close.
+        outcomes = []
+        for count in (1, 20):
+            server = self.server("--drain-timeout", "20000")
+            c = server.client()
+            self.assert_ok_exchange(c)  # accepted and idle
+            with server.paused():
                 c.send(b"".join(request("GET", f"/p{i}") for i in range(count)))
                 server.send_signal(signal.SIGTERM)
-                bodies = []
-                try:
-                    for _ in range(count):
-                        bodies.append(c.read_response().body)
-                finally:
-                    c.close()
-                    self.assert_exits_cleanly(server)
-                self.assertEqual(bodies, [f"p{i}".encode() for i in range(count)])
+            bodies = []
+            try:
+                for _ in range(count):
+                    bodies.append(c.read_response().body)
+                outcomes.append("answered" if bodies == [f"p{i}".encode() for i in range(count)]
+                                else f"wrong bodies {bodies}")
+                self.assertEqual(c.wait_closed(), b"")
+            except ProtocolError as e:
+                outcomes.append(f"{len(bodies)} of {count} answered, then {e}")
+            finally:
+                c.close()
+                self.assert_exits_cleanly(server)
+        self.assertEqual(outcomes, ["answered"] * 2)
 
     def test_more_signals_while_draining_change_nothing(self):
         server = self.server("--drain-timeout", "20000")
