@@ -29,6 +29,8 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
 IO_TIMEOUT = 30.0
 
+_SANITIZER_MARKERS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                      "ERROR: LeakSanitizer", "runtime error:")
 _LISTENING = re.compile(rb"^listening on (\S+):(\d+)\n$")
 
 
@@ -161,6 +163,14 @@ class Server:
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")
 
+    def stderr_excerpt(self, size=4000):
+        """The first sanitizer report if there is one (that is the cause), else the end."""
+        text = self.stderr_text()
+        starts = [i for i in (text.find(m) for m in _SANITIZER_MARKERS) if i >= 0]
+        if starts:
+            return text[min(starts):min(starts) + size]
+        return text[-size:]
+
     def send_signal(self, signum):
         self.proc.send_signal(signum)
 
@@ -185,8 +195,8 @@ class Server:
         code, rest = self.wait_exit(timeout)
         if code != 0 or rest:
             raise AssertionError(f"{self.argv}: exit code {code} (want 0), extra stdout "
-                                 f"{rest[:200]!r} (want none); stderr: "
-                                 f"{self.stderr_text()[-2000:]!r}")
+                                 f"{rest[:200]!r} (want none); stderr:\n"
+                                 f"{self.stderr_excerpt()}")
         return code
 
     def kill(self):
