@@ -213,12 +213,17 @@ class ChatSlowReader(unittest.TestCase):
     """A client that never reads is dropped once its output passes --max-output; the
     others get every line, promptly, meanwhile."""
 
-    MAX_OUTPUT = 256 * 1024
     LINE = 1024
 
-    def test_non_reader_dropped_others_served(self):
+    def test_non_reader_dropped_at_256k(self):
+        self.check_non_reader_dropped("--max-output", str(256 * 1024))
+
+    def test_non_reader_dropped_at_default_limit(self):
+        self.check_non_reader_dropped()  # 1 MiB
+
+    def check_non_reader_dropped(self, *args):
         rng = make_rng(self)
-        with Server("chat", "--max-output", str(self.MAX_OUTPUT)) as srv:
+        with Server("chat", *args) as srv:
             writer, reader, sleeper = join(srv.address, 3)
             sleeper_queues = peer_socket_queues(sleeper)
             self.assertIsNotNone(sleeper_queues)
