@@ -68,6 +68,8 @@ _IMF_FIXDATE = re.compile(
     r"[0-2][0-9]:[0-5][0-9]:[0-6][0-9] GMT\Z"
 )
 MAX_HEAD = 64 * 1024
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                     "runtime error:")
 
 
 def parse_response(buf, head=False):
@@ -224,12 +226,14 @@ class Client:
 class HttpServer:
     """The real `reactor http` process; a context manager."""
 
-    def __init__(self, *args, subcommand="http"):
+    def __init__(self, *args, subcommand="http", env=None):
+        """`env`: variables added to (or replacing) the inherited environment."""
         self.args = [reactor_bin(), subcommand, "--port", "0", *args]
         self.signalled = False
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.stderr
+            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.stderr,
+            env={**os.environ, **(env or {})},
         )
         self.host, self.port = self._read_address()
 
@@ -308,6 +312,16 @@ class HttpServer:
         code = self.wait(timeout)
         rest = self.proc.stdout.read()
         return code, rest
+
+    def stop_cleanly(self, signo=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """stop(), then fails unless the exit was 0, stdout held nothing after the address
+        line and stderr holds no sanitizer report."""
+        code, rest = self.stop(signo, timeout)
+        errors = self.error_output()
+        report = next((m for m in SANITIZER_MARKERS if m in errors), None)
+        if code != 0 or rest or report:
+            raise AssertionError(f"{self.args}: exit {code}, stdout after the address {rest[:200]!r}, "
+                                 f"stderr:\n{errors[-4000:]}")
 
     def kill(self):
         if self.proc.poll() is None:

@@ -57,10 +57,7 @@ class ServerCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            code, rest = cls.server.stop()
-            if code != 0 or rest:
-                raise AssertionError(f"exit {code}, stdout after the address: {rest!r}; "
-                                     f"stderr: {cls.server.error_output()}")
+            cls.server.stop_cleanly()
         finally:
             cls.server.close()
 
@@ -85,15 +82,13 @@ class ServerCase(unittest.TestCase):
         return response
 
 
-def fresh_server(test, *args, backend=None):
+def fresh_server(test, *args, backend=None, env=None):
     """A server for one test (its own flags); stopped and checked at cleanup."""
-    server = HttpServer("--backend", backend or test.BACKEND, *args)
+    server = HttpServer("--backend", backend or test.BACKEND, *args, env=env)
 
     def stop():
         try:
-            code, rest = server.stop()
-            test.assertEqual(code, 0, server.error_output())
-            test.assertEqual(rest, b"")
+            server.stop_cleanly()
         finally:
             server.close()
 
@@ -737,7 +732,10 @@ class SlowLorisTest(ServerCase):
 
 class BackpressureTest(ServerCase):
     def test_client_that_never_reads_keeps_server_memory_bounded(self):
-        server = fresh_server(self)
+        # Under AddressSanitizer, freed blocks stay resident in its quarantine on purpose;
+        # this test is about the server's own buffers, so that quarantine is kept small.
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        server = fresh_server(self, env={"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=1".lstrip(":")})
         warm = self.client(server)
         big = random.Random(5).randbytes(8 * MIB)
         self.assert_ok(warm.exchange(request("POST", "/echo", big)), big)  # steady state
@@ -794,9 +792,7 @@ class DrainTest(unittest.TestCase):
         return c
 
     def assert_exits_cleanly(self, server, timeout=10):
-        code, rest = server.stop(timeout=timeout)
-        self.assertEqual(code, 0, server.error_output())
-        self.assertEqual(rest, b"", "one line on stdout, no more")
+        server.stop_cleanly(timeout=timeout)
 
     def test_idle_connections_close_at_once_and_the_server_exits_0(self):
         server = self.server("--drain-timeout", "20000")
@@ -952,8 +948,7 @@ class CommandLineTest(unittest.TestCase):
         with HttpServer() as server:
             self.assertEqual(server.host, HOST)
             self.assertGreater(server.port, 0)
-            code, rest = server.stop()
-            self.assertEqual((code, rest), (0, b""))
+            server.stop_cleanly()
 
 
 # ---------------------------------------------------------------------------------------
