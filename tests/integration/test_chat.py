@@ -2,8 +2,8 @@
 ever sent; partial lines wait; a client that stops reading is dropped at --max-output while
 the others keep receiving."""
 
+import select
 import selectors
-import socket
 import time
 import unittest
 
@@ -105,7 +105,7 @@ class ChatRelay(unittest.TestCase):
     def test_lines_from_many_senders_never_interleave(self):
         rng = make_rng(self)
         clients = join(self.srv.address, 4)
-        listener, senders = clients[0], clients[1:]
+        senders = clients[1:]  # clients[0] only listens
         try:
             sent = {}
             for i, s in enumerate(senders):
@@ -287,7 +287,6 @@ class ChatSlowReader(unittest.TestCase):
     @staticmethod
     def sleeper_closed(sock):
         # The server aborted or closed its side: our socket sees the FIN or the RST.
-        import select
         p = select.poll()
         p.register(sock, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
         return any(ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR)

@@ -1,7 +1,6 @@
 """`reactor client HOST PORT` against `reactor echo`: stdin lines come back on stdout as
 they arrive; stdin EOF half-closes and the client prints the rest, then exits 0."""
 
-import os
 import subprocess
 import tempfile
 import unittest

@@ -4,7 +4,6 @@ descriptors come back."""
 
 import re
 import resource
-import socket
 import time
 import unittest
 
