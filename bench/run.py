@@ -1369,7 +1369,12 @@ def write_report(results, out_dir):
          "`/proc/PID/stat`, sampled at the start and the end of the measured window only, so "
          "start-up and warm-up are excluded) ÷ window length ÷ the client's rate. For HTTP, "
          "per request; for the accept case, per connection; for throughput, per MiB echoed. "
-         f"Clock-tick resolution is 1/{TICK} s.",
+         f"Clock-tick resolution is 1/{TICK} s. Most of it is kernel time (the user / sys "
+         "columns split it): the TCP loopback path of read and write, the same for every "
+         "target, so library overhead shows mainly in the user column and in the instruction "
+         "counts below. A server that gets larger batches per wake-up (for instance because "
+         "other work on the machine delayed it) pays less per message, so compare targets at "
+         "similar server CPU %.",
          f"- **Client-bound**: the client used ≥ {CLIENT_BOUND_CLIENT * 100:.0f}% of its core while "
          f"the server stayed below {CLIENT_BOUND_SERVER * 100:.0f}% of its own. The rate then "
          "describes the load generator; CPU per message still describes the server.",
