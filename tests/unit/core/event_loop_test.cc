@@ -268,7 +268,7 @@ TEST_P(EventLoopTest, TimersNeverFireEarly) {
 
 TEST_P(EventLoopTest, EqualDelaysFireInSchedulingOrder) {
   std::vector<int> order;
-  for (int i = 0; i < 8; ++i) loop_.run_after(5ms, [&order, i] { order.push_back(i); });
+  for (int i = 0; i < 8; ++i) loop_.run_after(100ms, [&order, i] { order.push_back(i); });
   for (int i = 8; i < 12; ++i) loop_.run_after(0ms, [&order, i] { order.push_back(i); });
   ASSERT_TRUE(run_until(loop_, [&] { return order.size() == 12; }));
   EXPECT_EQ(order, (std::vector<int>{8, 9, 10, 11, 0, 1, 2, 3, 4, 5, 6, 7}));
@@ -545,6 +545,36 @@ TEST_P(EventLoopThreadsTest, PostFromManyThreads) {
   const bool all = run_until(loop_, [&] { return count == kThreads * kEach; });
   for (auto& t : posters) t.join();
   EXPECT_TRUE(all) << count;
+}
+
+// Without any timer to wake it, the loop relies on post()'s wake-up alone: a single lost
+// wake-up leaves it asleep with tasks queued (only the 3 s failsafe ends the wait).
+TEST_P(EventLoopThreadsTest, EveryPostWakesAnIdleLoop) {
+  constexpr int kThreads = 3, kEach = 20000;
+  int count = 0;
+  bool failsafe = false;
+  int done_at_failsafe = 0;
+  TimerId guard = loop_.run_after(3s, [&] {
+    failsafe = true;
+    done_at_failsafe = count;
+    loop_.stop();
+  });
+  std::vector<std::thread> posters;
+  for (int t = 0; t < kThreads; ++t)
+    posters.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        loop_.post([&] {
+          if (++count == kThreads * kEach) loop_.stop();
+        });
+        if (i % 64 == 0) std::this_thread::yield();  // let the loop go idle now and then
+      }
+    });
+  loop_.run();
+  for (auto& t : posters) t.join();
+  loop_.cancel(guard);
+  EXPECT_FALSE(failsafe) << "the loop slept with " << kThreads * kEach - done_at_failsafe
+                         << " posted tasks not run: a wake-up was lost";
+  EXPECT_EQ(count, kThreads * kEach);
 }
 
 TEST_P(EventLoopThreadsTest, StopFromAnotherThread) {
