@@ -126,6 +126,20 @@ TEST(LoopPoolThreads, DestructorStops) {
   EXPECT_EQ(ran, 1);
 }
 
+// stop() tells each loop to stop from this thread while the loop's own thread may already
+// be leaving run() and destroying the loop: stop() must not touch a loop after that.
+TEST(LoopPoolThreads, StopRacesWithTheLoopsExit) {
+  test::FdLeakGuard leaks;
+  std::atomic<int> ran{0};
+  for (int round = 0; round < 50; ++round) {
+    LoopPool pool(2);
+    pool.start();
+    for (size_t i = 0; i < pool.size(); ++i) pool.loop(i).post([&] { ++ran; });
+    pool.stop();
+  }
+  EXPECT_EQ(ran, 100);
+}
+
 TEST(LoopPoolThreads, BackendIsPassedOn) {
   test::FdLeakGuard leaks;
   LoopPool pool(2, "poll");
