@@ -61,7 +61,9 @@ TEST_P(EventLoopTest, ReportsBackend) {
 }
 
 TEST_P(EventLoopTest, WatchDispatchesReadiness) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   std::string got;
   CountingHandler h([&](uint32_t) {
     char buf[16];
@@ -84,7 +86,9 @@ TEST_P(EventLoopTest, WatchDispatchesReadiness) {
 }
 
 TEST_P(EventLoopTest, SetInterest) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   CountingHandler h;
   ASSERT_FALSE(loop_.watch(a.get(), 0, h));
   run_for(loop_, 20ms);
@@ -108,7 +112,9 @@ TEST_P(EventLoopTest, SetInterest) {
 }
 
 TEST_P(EventLoopTest, UnwatchedDescriptorIsNotDispatched) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   CountingHandler h;
   ASSERT_FALSE(loop_.watch(a.get(), io::kReadable, h));
   loop_.unwatch(a.get());
@@ -171,7 +177,9 @@ TEST_P(EventLoopTest, ReusedDescriptorNumberDoesNotGetStaleEvent) {
       const int number = other.get();
       loop_.unwatch(number);
       other.reset();
-      auto [x, y] = socket_pair();
+      auto xy = socket_pair();
+      UniqueFd& x = xy.first;
+      UniqueFd& y = xy.second;
       // The new socket usually gets the freed (lowest) number by itself; force it if not.
       if (x.get() == number)
         x.release();
@@ -205,7 +213,9 @@ TEST_P(EventLoopTest, ReusedDescriptorNumberDoesNotGetStaleEvent) {
 }
 
 TEST_P(EventLoopTest, PostOnLoopThreadRunsAfterTheBatchNotInline) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   std::vector<std::string> order;
   CountingHandler h([&](uint32_t) {
     test::drain(a.get());
@@ -389,7 +399,9 @@ TEST_P(EventLoopTest, RequeueDeliversAgainAfterTheOtherReadyDescriptors) {
 }
 
 TEST_P(EventLoopTest, RequeueOfUnwatchedDescriptorIsDropped) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   CountingHandler h([&](uint32_t) {
     test::drain(a.get());
     loop_.requeue(a.get(), io::kReadable);
@@ -420,7 +432,9 @@ INSTANTIATE_TEST_SUITE_P(Backends, EventLoopTest,
 TEST(EventLoopEdgeTriggered, UnreadDataIsNotReportedAgainWithoutRequeue) {
   test::FdLeakGuard leaks;
   EventLoop loop("epoll-et");
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   CountingHandler h;  // never reads
   ASSERT_FALSE(loop.watch(a.get(), io::kReadable, h));
   write_all(b.get(), "x");
@@ -433,7 +447,9 @@ TEST(EventLoopEdgeTriggered, UnreadDataIsNotReportedAgainWithoutRequeue) {
 TEST(EventLoopEdgeTriggered, RequeueCallsTheHandlerAgainInTheNextIteration) {
   test::FdLeakGuard leaks;
   EventLoop loop("epoll-et");
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   std::vector<uint64_t> iterations;
   CountingHandler h([&](uint32_t) {
     iterations.push_back(loop.stats().iterations);
@@ -478,7 +494,8 @@ TEST(EventLoopDeathTest, SecondLoopInSameThreadAborts) {
 
 void watch_from_foreign_thread() {
   EventLoop loop;
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
   CountingHandler h;
   std::thread foreign([&] { (void)loop.watch(a.get(), io::kReadable, h); });
   foreign.join();
@@ -502,7 +519,8 @@ TEST(EventLoopDeathTest, TimerFromForeignThreadAborts) {
 
 void watch_twice() {
   EventLoop loop;
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
   CountingHandler h;
   (void)loop.watch(a.get(), io::kReadable, h);
   (void)loop.watch(a.get(), io::kReadable, h);

@@ -43,7 +43,8 @@ TEST_P(SelectorTest, NameMatchesRequest) {
 }
 
 TEST_P(SelectorTest, NothingReadyReturnsEmpty) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
   ASSERT_FALSE(selector_->add(a.get(), io::kReadable, 1));
   wait(0ms);
   EXPECT_TRUE(ready_.empty());
@@ -51,7 +52,9 @@ TEST_P(SelectorTest, NothingReadyReturnsEmpty) {
 }
 
 TEST_P(SelectorTest, ReadableReportedWithToken) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   const uint64_t token = 0xdeadbeef00000007ull;  // all 64 bits must round-trip
   ASSERT_FALSE(selector_->add(a.get(), io::kReadable, token));
   write_all(b.get(), "x");
@@ -63,7 +66,8 @@ TEST_P(SelectorTest, ReadableReportedWithToken) {
 }
 
 TEST_P(SelectorTest, WritableReported) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
   ASSERT_FALSE(selector_->add(a.get(), io::kWritable, 5));
   wait_for_event();
   ASSERT_EQ(ready_.size(), 1u);
@@ -73,7 +77,9 @@ TEST_P(SelectorTest, WritableReported) {
 }
 
 TEST_P(SelectorTest, ReadableAndWritableInOneEvent) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   write_all(b.get(), "x");
   ASSERT_FALSE(selector_->add(a.get(), io::kReadable | io::kWritable, 9));
   wait_for_event();
@@ -83,7 +89,9 @@ TEST_P(SelectorTest, ReadableAndWritableInOneEvent) {
 }
 
 TEST_P(SelectorTest, ZeroInterestReportsNothing) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   write_all(b.get(), "x");
   ASSERT_FALSE(selector_->add(a.get(), 0, 1));
   wait(20ms);
@@ -92,7 +100,9 @@ TEST_P(SelectorTest, ZeroInterestReportsNothing) {
 }
 
 TEST_P(SelectorTest, ModifyChangesInterestAndToken) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   write_all(b.get(), "x");  // readable, and always writable
   ASSERT_FALSE(selector_->add(a.get(), io::kReadable, 1));
   wait_for_event();
@@ -114,7 +124,9 @@ TEST_P(SelectorTest, ModifyChangesInterestAndToken) {
 }
 
 TEST_P(SelectorTest, LevelVersusEdgeTriggering) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   ASSERT_FALSE(selector_->add(a.get(), io::kReadable, 1));
   write_all(b.get(), "x");
   wait_for_event();
@@ -131,7 +143,9 @@ TEST_P(SelectorTest, LevelVersusEdgeTriggering) {
 }
 
 TEST_P(SelectorTest, RemoveStopsReporting) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   ASSERT_FALSE(selector_->add(a.get(), io::kReadable | io::kWritable, 1));
   selector_->remove(a.get());
   write_all(b.get(), "x");
@@ -146,9 +160,15 @@ TEST_P(SelectorTest, RemoveStopsReporting) {
 }
 
 TEST_P(SelectorTest, RemoveFromTheMiddleKeepsOthers) {
-  auto [a1, b1] = socket_pair();
-  auto [a2, b2] = socket_pair();
-  auto [a3, b3] = socket_pair();
+  auto a1b1 = socket_pair();
+  UniqueFd& a1 = a1b1.first;
+  UniqueFd& b1 = a1b1.second;
+  auto a2b2 = socket_pair();
+  UniqueFd& a2 = a2b2.first;
+  UniqueFd& b2 = a2b2.second;
+  auto a3b3 = socket_pair();
+  UniqueFd& a3 = a3b3.first;
+  UniqueFd& b3 = a3b3.second;
   ASSERT_FALSE(selector_->add(a1.get(), io::kReadable, 1));
   ASSERT_FALSE(selector_->add(a2.get(), io::kReadable, 2));
   ASSERT_FALSE(selector_->add(a3.get(), io::kReadable, 3));
@@ -167,7 +187,9 @@ TEST_P(SelectorTest, RemoveFromTheMiddleKeepsOthers) {
 }
 
 TEST_P(SelectorTest, HangupReportedWhenPeerCloses) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   ASSERT_FALSE(selector_->add(a.get(), io::kReadable, 1));
   b.reset();
   wait_for_event();
@@ -184,7 +206,8 @@ TEST_P(SelectorTest, HangupReportedWhenPeerCloses) {
 }
 
 TEST_P(SelectorTest, WaitTimeoutHonoured) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
   ASSERT_FALSE(selector_->add(a.get(), io::kReadable, 1));
   const auto start = Clock::now();
   wait(50ms);
@@ -196,14 +219,16 @@ TEST_P(SelectorTest, WaitTimeoutHonoured) {
 }
 
 TEST_P(SelectorTest, DoubleAddFails) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
   ASSERT_FALSE(selector_->add(a.get(), io::kReadable, 1));
   EXPECT_EQ(selector_->add(a.get(), io::kReadable, 2), std::errc::file_exists);
   selector_->remove(a.get());
 }
 
 TEST_P(SelectorTest, ModifyOfUnknownDescriptorFails) {
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
   EXPECT_TRUE(selector_->modify(a.get(), io::kReadable, 1));
   selector_->remove(a.get());  // harmless
 }
@@ -241,7 +266,9 @@ TEST_P(SelectorTest, DescriptorAboveFdSetSize) {
     if (raised.rlim_cur <= static_cast<rlim_t>(kHigh) || ::setrlimit(RLIMIT_NOFILE, &raised) != 0)
       GTEST_SKIP() << "cannot raise RLIMIT_NOFILE above " << kHigh;
   }
-  auto [a, b] = socket_pair();
+  auto ab = socket_pair();
+  UniqueFd& a = ab.first;
+  UniqueFd& b = ab.second;
   ASSERT_EQ(::fcntl(kHigh, F_GETFD), -1) << "descriptor " << kHigh << " already in use";
   ASSERT_EQ(::dup2(a.get(), kHigh), kHigh);
   UniqueFd high(kHigh);
