@@ -582,7 +582,8 @@ def wrk_load(case, kids, port, server_pid, timing, log_path):
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if client.returncode != 0 or not m:
         raise BenchError(f"wrk exit {client.returncode}: {out.strip()[-300:]}")
-    lat = {q: float(v) * WRK_UNITS[u]
+    # wrk prints 0 for a percentile it has no samples for (pipelining: one per batch)
+    lat = {q: float(v) * WRK_UNITS[u] or float("nan")
            for q, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
