@@ -1,0 +1,542 @@
+// Unit tests for http::Server, its sessions and Responder (src/http/server.cc, session.cc,
+// responder.cc): an in-process server on the test's loop and raw-socket clients. Answers
+// made later, out of order, twice, never, after the close, from other threads (suites named
+// ...Threads; CTest label "threads"), handlers that throw, limits, timeouts and the drain.
+#include "reactor/http/server.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http_test_util.h"
+
+namespace reactor::http {
+namespace {
+
+using test::Reply;
+using test::run_for;
+using test::run_until;
+using test::wire_request;
+using namespace std::chrono_literals;
+
+// "/<i>", formatted without operator+ (GCC 12 warns falsely about it: -Wrestrict).
+std::string slash(int i) {
+  char text[16];
+  int n = std::snprintf(text, sizeof text, "/%d", i);
+  return std::string(text, static_cast<size_t>(n));
+}
+
+// Pipelined GETs of /0 .. /n-1 in one string.
+std::string pipelined(int n, std::string_view prefix = "/") {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += wire_request("GET", std::string(prefix) + std::to_string(i));
+  return out;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  /// Answers with the request-target as the body.
+  static void echo_target(const Request& r, Responder responder) {
+    responder.send(Response::text(200, std::string(r.target())));
+  }
+  /// A handler that keeps every Responder (with its target) for the test to answer.
+  RequestHandler holding() {
+    return [this](const Request& r, Responder responder) {
+      held_.emplace_back(std::string(r.target()), std::make_unique<Responder>(std::move(responder)));
+    };
+  }
+  std::vector<Reply> replies(test::RawClient& c, size_t n) {
+    std::vector<Reply> out;
+    EXPECT_TRUE(f_.replies(c, n, out)) << "got " << out.size() << " of " << n;
+    return out;
+  }
+
+  test::ServerFixture f_;
+  // After f_: Responders still held at the end are destroyed (answering 500) while the
+  // server and its loop still exist.
+  std::vector<std::pair<std::string, std::unique_ptr<Responder>>> held_;
+};
+
+TEST_F(ServerTest, AnswersSeveralRequestsOnOneConnection) {
+  f_.start(echo_target);
+  auto c = f_.connect();
+  for (std::string target : {"/a", "/b?x=1", "/c"}) {
+    Reply r = f_.exchange(*c, wire_request("GET", target));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, target);
+    EXPECT_FALSE(r.header("Connection"));
+    EXPECT_EQ(r.count("Date"), 1u);
+  }
+  EXPECT_EQ(f_.server().stats().at(0).accepted, 1u);
+}
+
+TEST_F(ServerTest, HeadDropsTheBodyTheHandlerGave) {
+  f_.start(echo_target);
+  auto c = f_.connect();
+  Reply r = f_.exchange(*c, wire_request("HEAD", "/four"), true);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Length"), "5");
+  EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/next")).body, "/next") << "no stray body bytes";
+}
+
+TEST_F(ServerTest, HandlerThatThrowsGives500AndTheConnectionGoesOn) {
+  int calls = 0;
+  f_.start([&](const Request& r, Responder responder) {
+    ++calls;
+    if (r.target() == "/throw") throw std::runtime_error("handler bug");
+    responder.send(Response::text(200, "fine"));
+  });
+  auto c = f_.connect();
+  Reply r = f_.exchange(*c, wire_request("GET", "/throw"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.reason, "Internal Server Error");
+  EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/ok")).body, "fine");
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(ServerTest, ThrowAfterSendKeepsTheAnswer) {
+  f_.start([](const Request&, Responder responder) {
+    responder.send(Response::text(200, "sent first"));
+    throw 42;  // not even a std::exception
+  });
+  auto c = f_.connect();
+  c->send(pipelined(2));
+  auto got = replies(*c, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].body, "sent first");
+  EXPECT_EQ(got[1].body, "sent first");
+  run_for(f_.loop(), 20ms);
+  c->pump();
+  EXPECT_EQ(c->received, "") << "no extra 500 after an answer";
+}
+
+TEST_F(ServerTest, ResponderDroppedUnsentGives500) {
+  f_.start([](const Request&, Responder) {});
+  auto c = f_.connect();
+  Reply r = f_.exchange(*c, wire_request("GET", "/dropped"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/again")).status, 500);
+}
+
+TEST_F(ServerTest, MovedFromResponderDoesNotAnswer) {
+  f_.start([](const Request&, Responder responder) {
+    Responder moved(std::move(responder));
+    moved.send(Response::text(200, "from the moved-to one"));
+  });  // the moved-from one is destroyed unsent: it owes nothing
+  auto c = f_.connect();
+  c->send(pipelined(2));
+  auto got = replies(*c, 2);
+  for (const Reply& r : got) EXPECT_EQ(r.status, 200);
+  run_for(f_.loop(), 20ms);
+  c->pump();
+  EXPECT_EQ(c->received, "");
+}
+
+TEST_F(ServerTest, SecondSendIsIgnored) {
+  f_.start([](const Request& r, Responder responder) {
+    responder.send(Response::text(200, std::string(r.target())));
+    responder.send(Response::text(500, "again"));
+  });
+  auto c = f_.connect();
+  c->send(pipelined(3));
+  auto got = replies(*c, 3);
+  ASSERT_EQ(got.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i].body, slash(i));
+  run_for(f_.loop(), 20ms);
+  c->pump();
+  EXPECT_EQ(c->received, "");
+}
+
+TEST_F(ServerTest, AnswerMadeLaterOnTheLoop) {
+  f_.start(holding());
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/later"));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 1; }));
+  f_.loop().run_after(10ms, [&] { held_[0].second->send(Response::text(200, "late")); });
+  auto got = replies(*c, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "late");
+}
+
+TEST_F(ServerTest, OutOfOrderAnswersAreWrittenInRequestOrder) {
+  f_.start(holding());
+  auto c = f_.connect();
+  c->send(pipelined(5));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 5; }));
+  for (int i = 4; i >= 1; --i)
+    held_[i].second->send(Response::text(200, "answer " + held_[i].first));
+  run_for(f_.loop(), 30ms);
+  c->pump();
+  EXPECT_EQ(c->received, "") << "nothing may pass the unanswered first request";
+  held_[0].second->send(Response::text(200, "answer " + held_[0].first));
+  auto got = replies(*c, 5);
+  ASSERT_EQ(got.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(got[i].body, "answer /" + std::to_string(i));
+}
+
+TEST_F(ServerTest, HeadAnsweredLaterStillHasNoBody) {
+  f_.start(holding());
+  auto c = f_.connect();
+  c->send(wire_request("HEAD", "/h") + wire_request("GET", "/g"));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 2; }));
+  held_[1].second->send(Response::text(200, "get body"));
+  held_[0].second->send(Response::text(200, "head body"));
+  std::vector<Reply> got;
+  ASSERT_TRUE(f_.replies(*c, 2, got, {true, false}));
+  EXPECT_EQ(got[0].header("Content-Length"), "9");
+  EXPECT_EQ(got[0].body, "");
+  EXPECT_EQ(got[1].body, "get body");
+}
+
+TEST_F(ServerTest, ResponderSentAfterTheConnectionClosedIsHarmless) {
+  f_.start(holding());
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/a") + wire_request("GET", "/b"));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 2; }));
+  c->reset();  // a FIN would only half-close: the server would wait to answer
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return f_.server().stats().at(0).open == 0; }));
+  held_[0].second->send(Response::text(200, "to nobody"));
+  held_[1].second.reset();  // destroyed unsent: its 500 goes nowhere either
+  run_for(f_.loop(), 10ms);
+  auto other = f_.connect();
+  other->send(wire_request("GET", "/c"));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 3; }));
+  held_[2].second->send(Response::text(200, "served"));
+  auto got = replies(*other, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "served");
+}
+
+TEST_F(ServerTest, ResponderOutlivingTheServerIsHarmless) {
+  f_.start(holding());
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/a") + wire_request("GET", "/b"));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 2; }));
+  f_.stop_server();  // resets the open connection
+  EXPECT_TRUE(f_.closed_by_server(*c, 2s));
+  held_[0].second->send(Response::text(200, "too late"));
+  held_.clear();  // the second one is destroyed unsent
+  run_for(f_.loop(), 10ms);
+}
+
+TEST_F(ServerTest, ConnectionCloseRequestIsAnsweredThenClosed) {
+  f_.start(echo_target);
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/bye", std::nullopt, "Connection: close\r\n") + wire_request("GET", "/x"));
+  auto got = replies(*c, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].header("Connection"), "close");
+  ASSERT_TRUE(f_.closed_by_server(*c));
+  EXPECT_EQ(c->received, "") << "the request after Connection: close is not answered";
+}
+
+TEST_F(ServerTest, Http10KeepAliveIsSaidAloud) {
+  f_.start(echo_target);
+  auto c = f_.connect();
+  Reply r = f_.exchange(*c, "GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(r.header("Connection"), "keep-alive");
+  r = f_.exchange(*c, "GET /end HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(r.header("Connection"), "close");
+  EXPECT_TRUE(f_.closed_by_server(*c));
+}
+
+TEST_F(ServerTest, BadRequestIsAnsweredThenClosed) {
+  int calls = 0;
+  f_.start([&](const Request& r, Responder responder) {
+    ++calls;
+    echo_target(r, std::move(responder));
+  });
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/good") + "BAD REQUEST\r\n\r\n" + wire_request("GET", "/never"));
+  auto got = replies(*c, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].body, "/good");
+  EXPECT_EQ(got[1].status, 400);
+  EXPECT_EQ(got[1].header("Connection"), "close");
+  EXPECT_TRUE(f_.closed_by_server(*c));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(ServerTest, ErrorWaitsForTheAsyncAnswersBeforeIt) {
+  f_.start(holding());
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/slow") + "GET / HTTP/9.9\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 1; }));
+  run_for(f_.loop(), 20ms);
+  c->pump();
+  EXPECT_EQ(c->received, "") << "the 505 may not overtake the first answer";
+  held_[0].second->send(Response::text(200, "first"));
+  auto got = replies(*c, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].body, "first");
+  EXPECT_EQ(got[1].status, 505);
+  EXPECT_TRUE(f_.closed_by_server(*c));
+}
+
+TEST_F(ServerTest, PipelineLimitPausesReadingUntilAnswersLeave) {
+  ServerOptions options;
+  options.max_pipeline = 4;
+  f_.start(holding(), options);
+  auto c = f_.connect();
+  c->send(pipelined(10));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 4; }));
+  run_for(f_.loop(), 30ms);
+  EXPECT_EQ(held_.size(), 4u) << "at most max_pipeline requests wait for answers";
+  size_t answered = 0;
+  ASSERT_TRUE(run_until(f_.loop(), [&] {
+    for (; answered < held_.size(); ++answered)
+      held_[answered].second->send(Response::text(200, held_[answered].first));
+    return answered == 10;
+  }));
+  auto got = replies(*c, 10);
+  ASSERT_EQ(got.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(got[i].body, slash(i));
+}
+
+TEST_F(ServerTest, ExpectContinueGetsTheInterimResponse) {
+  f_.start([](const Request& r, Responder responder) {
+    responder.send(Response::text(200, std::string(r.body())));
+  });
+  auto c = f_.connect();
+  c->send("POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+  const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
+  ASSERT_TRUE(run_until(f_.loop(), [&] {
+    c->pump();
+    return c->received.size() >= interim.size();
+  }));
+  EXPECT_EQ(c->received, interim);
+  c->received.clear();
+  Reply r = f_.exchange(*c, "body");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "body");
+}
+
+TEST_F(ServerTest, HeaderTimeoutAnswers408ThenCloses) {
+  ServerOptions options;
+  options.header_timeout = 50ms;
+  f_.start(echo_target, options);
+  auto c = f_.connect();
+  c->send("GET / HTTP/1.1\r\nHost: x\r\n");
+  auto got = replies(*c, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].status, 408);
+  EXPECT_EQ(got[0].header("Connection"), "close");
+  EXPECT_TRUE(f_.closed_by_server(*c));
+}
+
+TEST_F(ServerTest, BodyTimeoutAnswers408ThenCloses) {
+  ServerOptions options;
+  options.body_timeout = 50ms;
+  f_.start(echo_target, options);
+  auto c = f_.connect();
+  c->send(wire_request("POST", "/b", std::nullopt, "Content-Length: 10\r\n") + "half");
+  auto got = replies(*c, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].status, 408);
+  EXPECT_TRUE(f_.closed_by_server(*c));
+}
+
+TEST_F(ServerTest, IdleTimeoutClosesSilently) {
+  ServerOptions options;
+  options.idle_timeout = 50ms;
+  f_.start(echo_target, options);
+  auto c = f_.connect();
+  EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/once")).status, 200);
+  EXPECT_TRUE(f_.closed_by_server(*c));
+  EXPECT_EQ(c->received, "");
+}
+
+TEST_F(ServerTest, WaitingForTheHandlerIsNotIdle) {
+  ServerOptions options;
+  options.idle_timeout = 30ms;
+  options.header_timeout = 30ms;
+  f_.start(holding(), options);
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/slow"));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 1; }));
+  run_for(f_.loop(), 100ms);
+  c->pump();
+  EXPECT_FALSE(c->eof) << "a request the handler still works on is not idle time";
+  held_[0].second->send(Response::text(200, "worth the wait"));
+  auto got = replies(*c, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "worth the wait");
+}
+
+// ---------------------------------------------------------------------------------------
+// Drain.
+
+TEST_F(ServerTest, DrainClosesIdleConnectionsAtOnceAndReportsDone) {
+  f_.start(echo_target);
+  auto a = f_.connect();
+  auto b = f_.connect();
+  EXPECT_EQ(f_.exchange(*a, wire_request("GET", "/a")).status, 200);
+  EXPECT_EQ(f_.exchange(*b, wire_request("GET", "/b")).status, 200);
+  int done = 0;
+  const auto start = Clock::now();
+  f_.server().drain(10s, [&] { ++done; });
+  EXPECT_TRUE(f_.closed_by_server(*a, 2s));
+  EXPECT_TRUE(f_.closed_by_server(*b, 2s));
+  a->close();
+  b->close();
+  EXPECT_TRUE(run_until(f_.loop(), [&] { return done > 0; }, 3s));
+  EXPECT_LT(Clock::now() - start, 3s);
+  run_for(f_.loop(), 10ms);
+  EXPECT_EQ(done, 1);
+  test::RawClient late(f_.port());
+  EXPECT_FALSE(late.connected()) << "no accepting while draining";
+}
+
+TEST_F(ServerTest, DrainLetsARequestInFlightFinishWithConnectionClose) {
+  f_.start(holding());
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/inflight"));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 1; }));
+  int done = 0;
+  f_.server().drain(10s, [&] { ++done; });
+  run_for(f_.loop(), 20ms);
+  c->pump();
+  EXPECT_FALSE(c->eof);
+  EXPECT_EQ(done, 0);
+  held_[0].second->send(Response::text(200, "finished"));
+  auto got = replies(*c, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "finished");
+  EXPECT_EQ(got[0].header("Connection"), "close");
+  EXPECT_TRUE(f_.closed_by_server(*c));
+  c->close();
+  EXPECT_TRUE(run_until(f_.loop(), [&] { return done == 1; }));
+}
+
+TEST_F(ServerTest, DrainDeadlineResetsWhatIsLeft) {
+  f_.start(holding());
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/stuck"));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 1; }));
+  int done = 0;
+  const auto start = Clock::now();
+  f_.server().drain(50ms, [&] { ++done; });
+  EXPECT_TRUE(run_until(f_.loop(), [&] { return done == 1; }, 5s));
+  EXPECT_GE(Clock::now() - start, 45ms);
+  EXPECT_TRUE(f_.closed_by_server(*c, 2s));
+  held_[0].second->send(Response::text(200, "after the reset"));
+  run_for(f_.loop(), 10ms);
+  EXPECT_EQ(done, 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Answers from other threads (CTest label "threads").
+
+class ServerThreadsTest : public ServerTest {};
+
+TEST_F(ServerThreadsTest, AnsweredFromAnotherThreadInOrder) {
+  test::Worker worker;
+  std::atomic<int> off_loop{0};
+  f_.start([&](const Request& r, Responder responder) {
+    auto shared = std::make_shared<Responder>(std::move(responder));
+    worker.post([&, shared, target = std::string(r.target())] {
+      if (std::this_thread::get_id() == worker.id()) ++off_loop;
+      shared->send(Response::text(200, target));
+    });
+  });
+  auto c = f_.connect();
+  c->send(pipelined(50));
+  auto got = replies(*c, 50);
+  ASSERT_EQ(got.size(), 50u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(got[i].body, slash(i));
+  EXPECT_EQ(off_loop.load(), 50);
+}
+
+TEST_F(ServerThreadsTest, ReverseOrderFromAnotherThreadIsWrittenInRequestOrder) {
+  test::Worker worker;
+  f_.start(holding());
+  auto c = f_.connect();
+  c->send(pipelined(20));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 20; }));
+  worker.post([&] {
+    for (size_t i = held_.size(); i-- > 0;) held_[i].second->send(Response::text(200, held_[i].first));
+  });
+  auto got = replies(*c, 20);
+  ASSERT_EQ(got.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(got[i].body, slash(i));
+}
+
+TEST_F(ServerThreadsTest, DroppedOnAnotherThreadGives500) {
+  test::Worker worker;
+  f_.start([&](const Request&, Responder responder) {
+    auto shared = std::make_shared<Responder>(std::move(responder));
+    worker.post([shared]() mutable { shared.reset(); });
+  });
+  auto c = f_.connect();
+  EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/x")).status, 500);
+}
+
+TEST_F(ServerThreadsTest, SentFromAnotherThreadAfterTheCloseIsHarmless) {
+  test::Worker worker;
+  f_.start(holding());
+  auto c = f_.connect();
+  c->send(pipelined(3));
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 3; }));
+  c->reset();
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return f_.server().stats().at(0).open == 0; }));
+  std::atomic<bool> sent{false};
+  worker.post([&] {
+    held_[0].second->send(Response::text(200, "nobody"));
+    held_[1].second.reset();
+    sent = true;
+  });
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return sent.load(); }));
+  run_for(f_.loop(), 10ms);
+}
+
+// Several loop threads, each connection's answers made on yet another thread: every
+// answer crosses threads twice (loop -> worker -> loop), and each must wake its loop.
+TEST_F(ServerThreadsTest, ManyConnectionsOnSeveralLoopsAnsweredFromWorkers) {
+  test::Worker worker_a, worker_b;
+  std::atomic<int> next{0};
+  ServerOptions options;
+  options.tcp.threads = 3;
+  f_.start(
+      [&](const Request& r, Responder responder) {
+        auto shared = std::make_shared<Responder>(std::move(responder));
+        test::Worker& w = next++ % 2 == 0 ? worker_a : worker_b;
+        w.post([shared, target = std::string(r.target())] { shared->send(Response::text(200, target)); });
+      },
+      options);
+  constexpr int kClients = 12, kRounds = 200;
+  std::vector<std::unique_ptr<test::RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(f_.connect());
+  auto accepted = [&] {
+    uint64_t n = 0;
+    for (const auto& s : f_.server().stats()) n += s.accepted;
+    return n;
+  };
+  // The base loop accepts and hands the connections out; after that only the pool's loops
+  // and the workers are involved.
+  ASSERT_TRUE(run_until(f_.loop(), [&] { return accepted() == static_cast<uint64_t>(kClients); }));
+  EXPECT_EQ(f_.server().stats().size(), 3u);
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kClients; ++i)
+      clients[i]->send(wire_request("GET", "/c" + std::to_string(i) + "-" + std::to_string(round)));
+    // The base loop does nothing for these connections: wait off any loop, with a deadline.
+    for (int i = 0; i < kClients; ++i) {
+      Reply r;
+      bool ok = test::wait_until([&] {
+        clients[i]->pump();
+        return test::take_reply(clients[i]->received, r) == test::ParseResult::complete;
+      }, 10s);
+      ASSERT_TRUE(ok) << "client " << i << " round " << round << ": no answer";
+      EXPECT_EQ(r.body, "/c" + std::to_string(i) + "-" + std::to_string(round));
+    }
+  }
+  EXPECT_EQ(accepted(), static_cast<uint64_t>(kClients));
+}
+
+}  // namespace
+}  // namespace reactor::http
