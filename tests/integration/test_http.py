@@ -30,14 +30,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from http_harness import (  # noqa: E402
     HOST,
-    Client,
     HttpServer,
     ProtocolError,
     chunked,
     parse_response,
     reactor_bin,
     request,
-    wait_for,
 )
 
 HELLO = b"Hello, world!"
