@@ -37,6 +37,14 @@ int serve(const char* name, const ServerFlags& flags, const ServiceFactory& make
                  flags.host.c_str());
     return 2;
   }
+  // SIGINT and SIGTERM stay blocked for the rest of the process, teardown included (the
+  // loop restores the mask it found): a supervisor that repeats the signal after the
+  // graceful stop must not turn exit status 0 into death by signal.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   EventLoop loop(flags.backend);
   std::unique_ptr<Service> service = make(loop, *address);
   bool stopping = false;

@@ -58,6 +58,7 @@ class EpollSelector final : public Selector {
   static uint32_t translate(uint32_t e) {
     uint32_t r = 0;
     if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP)) r |= io::kReadable;
+    if (e & EPOLLRDHUP) r |= io::kReadHangup;
     if (e & EPOLLOUT) r |= io::kWritable;
     if (e & EPOLLHUP) r |= io::kHangup;
     if (e & EPOLLERR) r |= io::kError;

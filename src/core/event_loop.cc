@@ -47,15 +47,15 @@ void EventLoop::assert_in_loop_thread() const {
 void EventLoop::run() {
   assert_in_loop_thread();
   while (!stop_.load(std::memory_order_acquire)) {
+    // What handlers requeued last iteration runs after this iteration's fresh events;
+    // what they requeue now waits for the next one.
+    carried_.swap(requeued_);
     selector_->wait(wait_timeout(), ready_);
     now_ = Clock::now();
     iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     for (const ReadyEvent& event : ready_) dispatch_ready(event);
-    if (!requeued_.empty()) {
-      std::vector<ReadyEvent> again;
-      again.swap(requeued_);
-      for (const ReadyEvent& event : again) dispatch_ready(event);
-    }
+    for (const ReadyEvent& event : carried_) dispatch_ready(event);
+    carried_.clear();
     timers_->run_due(now_);
     run_tasks();
   }
@@ -65,7 +65,7 @@ void EventLoop::run() {
 
 std::chrono::milliseconds EventLoop::wait_timeout() {
   using std::chrono::milliseconds;
-  if (has_tasks_.load(std::memory_order_acquire) || !requeued_.empty()) return milliseconds(0);
+  if (has_tasks_.load(std::memory_order_acquire) || !carried_.empty()) return milliseconds(0);
   auto deadline = timers_->next_deadline();
   if (!deadline) return milliseconds(-1);
   auto left = *deadline - Clock::now();
@@ -98,13 +98,18 @@ void EventLoop::stop() {
 }
 
 void EventLoop::post(Task task) {
+  bool first;
   {
     std::lock_guard lock(tasks_mutex_);
+    first = tasks_.empty();
     tasks_.push_back(std::move(task));
     has_tasks_.store(true, std::memory_order_release);
   }
-  // On the loop thread the next wait sees has_tasks_ and does not block.
-  if (!in_loop_thread()) wakeup_->notify();
+  // Only the post that finds the queue empty wakes the loop: the queue stays non-empty
+  // until run_tasks() takes it under the same lock, after draining the eventfd, so every
+  // later post is covered by that one wake-up. The mutex orders it all; no flag can go
+  // stale. On the loop thread the next wait sees has_tasks_ and does not block.
+  if (first && !in_loop_thread()) wakeup_->notify();
 }
 
 void EventLoop::dispatch(Task task) {

@@ -55,6 +55,7 @@ class PollSelector final : public Selector {
       --n;
       uint32_t r = 0;
       if (re & (POLLIN | POLLPRI | POLLRDHUP)) r |= io::kReadable;
+      if (re & POLLRDHUP) r |= io::kReadHangup;
       if (re & POLLOUT) r |= io::kWritable;
       if (re & POLLHUP) r |= io::kHangup;
       if (re & (POLLERR | POLLNVAL)) r |= io::kError;

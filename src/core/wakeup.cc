@@ -14,16 +14,13 @@ Wakeup::Wakeup() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
 }
 
 void Wakeup::notify() {
-  if (pending_.exchange(true, std::memory_order_acq_rel)) return;
   uint64_t one = 1;
-  // EAGAIN means the counter is already non-zero: the loop will wake anyway.
+  // EAGAIN means the counter is saturated, so the loop will wake anyway.
   [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
 }
 
 void Wakeup::handle_events(uint32_t) {
-  // Clear the flag before draining: a notify() racing with us then writes again.
-  pending_.store(false, std::memory_order_release);
-  uint64_t count;
+  uint64_t count;  // one read resets the counter, however many notify() calls it holds
   [[maybe_unused]] ssize_t n = ::read(fd_.get(), &count, sizeof count);
 }
 

@@ -1,13 +1,11 @@
 #pragma once
-#include <atomic>
-
 #include "reactor/core/handler.h"
 #include "reactor/core/unique_fd.h"
 
 namespace reactor::detail {
 
-/// An eventfd that another thread writes to make the loop's wait return. Writes are
-/// coalesced: only the first notify() after a drain touches the descriptor.
+/// An eventfd that another thread writes to make the loop's wait return. EventLoop::post
+/// coalesces the writes (only a post into an empty queue notifies), so this stays simple.
 class Wakeup final : public Handler {
  public:
   Wakeup();
@@ -18,7 +16,6 @@ class Wakeup final : public Handler {
 
  private:
   UniqueFd fd_;
-  std::atomic<bool> pending_{false};
 };
 
 }  // namespace reactor::detail

@@ -18,28 +18,41 @@ bool Router::matches(const Route& route, std::string_view path) const {
   return route.prefix ? path.starts_with(route.path) : path == route.path;
 }
 
-void Router::dispatch(const Request& request, Responder responder) const {
-  std::string_view method = request.method() == "HEAD" ? "GET" : request.method();
+const Router::Route* Router::find(std::string_view method, std::string_view path) const {
   const Route* best = nullptr;
-  std::vector<std::string_view> allowed;
   for (const Route& r : routes_) {
-    if (!matches(r, request.path())) continue;
-    if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end()) {
-      allowed.push_back(r.method);
-      if (r.method == "GET") allowed.push_back("HEAD");
-    }
-    if (r.method != method) continue;
+    if (r.method != method || !matches(r, path)) continue;
     // Exact beats prefix; among prefixes the longest wins.
     if (!best || (best->prefix && (!r.prefix || r.path.size() > best->path.size()))) best = &r;
   }
-  if (best) return best->handler(request, std::move(responder));
-  if (allowed.empty()) return responder.send(Response::text(404, "Not Found\n"));
+  return best;
+}
+
+void Router::dispatch(const Request& request, Responder responder) const {
+  const Route* route = find(request.method(), request.path());
+  if (!route && request.method() == "HEAD") route = find("GET", request.path());
+  if (route) return route->handler(request, std::move(responder));
+  std::string allow = allowed(request.path());
+  if (allow.empty()) return responder.send(Response::text(404, "Not Found\n"));
+  responder.send(Response::text(405, "Method Not Allowed\n").header("Allow", std::move(allow)));
+}
+
+std::string Router::allowed(std::string_view path) const {
+  std::vector<std::string_view> methods;
+  auto add = [&](std::string_view m) {
+    if (std::find(methods.begin(), methods.end(), m) == methods.end()) methods.push_back(m);
+  };
+  for (const Route& r : routes_) {
+    if (!matches(r, path)) continue;
+    add(r.method);
+    if (r.method == "GET") add("HEAD");
+  }
   std::string allow;
-  for (std::string_view m : allowed) {
+  for (std::string_view m : methods) {
     if (!allow.empty()) allow += ", ";
     allow += m;
   }
-  responder.send(Response::text(405, "Method Not Allowed\n").header("Allow", std::move(allow)));
+  return allow;
 }
 
 }  // namespace reactor::http

@@ -43,8 +43,10 @@ void write_response(net::Buffer& out, const Response& response, bool head,
     put(out, value);
     put(out, "\r\n");
   }
-  // 1xx and 204 responses carry no body and no Content-Length (RFC 9110 §8.6).
-  const bool bodiless = response.status() < 200 || response.status() == 204;
+  // 1xx, 204 and 304 responses end at the blank line (RFC 9112 §6.3); 1xx and 204 must
+  // not carry Content-Length, and for 304 it would have to describe a body we do not know.
+  const int status_code = response.status();
+  const bool bodiless = status_code < 200 || status_code == 204 || status_code == 304;
   if (!bodiless) {
     auto end = std::to_chars(number, number + sizeof number, response.body().size()).ptr;
     put(out, "Content-Length: ");

@@ -85,13 +85,15 @@ void Acceptor::on_exhausted(int error) {
 }
 
 void Acceptor::drain_backlog() {
-  for (int i = 0; i < kAcceptQuota && spare_fd_; ++i) {
-    spare_fd_.reset();
+  if (!spare_fd_) return;
+  // One free slot is enough: each rejected connection gives it back when it closes.
+  spare_fd_.reset();
+  for (int i = 0; i < kAcceptQuota; ++i) {
     UniqueFd rejected(detail::accept(listen_fd_.get()));
-    spare_fd_ = open_spare();
-    if (!rejected) return;
+    if (!rejected) break;
     failures_.add(1);
   }
+  spare_fd_ = open_spare();
 }
 
 }  // namespace reactor::net::detail

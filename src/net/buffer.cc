@@ -50,6 +50,7 @@ void Buffer::append(const void* bytes, size_t n) {
 
 void Buffer::prepend(const void* bytes, size_t n) {
   if (n == 0) return;
+  if (data_ == nullptr) make_room(n);  // no storage yet: the front space exists only on paper
   if (begin_ < n) {
     // Not enough room in front: shift the data right (rare; headers fit kPrependSpace).
     size_t len = size();

@@ -51,6 +51,15 @@ struct ConnectionGroup {
     }
   }
   const TcpConnectionPtr& pointer_to(const TcpConnection& c) const { return connections[c.slot_]; }
+  /// Resets every open connection and drops the group's references at once: the removals
+  /// that abort() posts may never run when the loop is about to go, and each connection
+  /// and its group would then keep the other alive.
+  void abort_all() {
+    on_empty = nullptr;
+    auto all = connections;  // iterate a copy: remove() reorders the list
+    for (auto& c : all) c->abort();
+    for (auto& c : all) remove(*c);
+  }
 
   ConnectionStats stats() const {
     return {open.get(), accepted.get(), bytes_read.get(), bytes_written.get(),

@@ -23,8 +23,7 @@ TcpClient::~TcpClient() {
   wanted_ = false;
   give_up_attempt();
   loop_.cancel(retry_timer_);
-  auto open = group_->connections;
-  for (auto& c : open) c->abort();
+  group_->abort_all();
 }
 
 TcpConnectionPtr TcpClient::connection() const {

@@ -70,13 +70,16 @@ void TcpConnection::handle_events(uint32_t ready) {
   // Hang-up and error are handled by reading: read() reports the EOF or the error, after
   // any bytes that arrived before it, and does so even while reading is paused.
   if ((ready & io::kReadable && !(flags_ & kPaused)) || ready & (io::kHangup | io::kError))
-    handle_read();
+    handle_read(ready);
   if (state_ != State::closed && ready & io::kWritable) handle_write();
 }
 
-void TcpConnection::handle_read() {
+void TcpConnection::handle_read(uint32_t ready) {
   const bool edge = loop().edge_triggered();
-  for (int budget = edge ? kReadQuota : 1; budget > 0; --budget) {
+  // When the peer's FIN is already queued behind the data, a short read does not mean
+  // drained: one more read returns the EOF. Edge-triggered, no later edge would tell us.
+  const bool eof_queued = ready & (io::kReadHangup | io::kHangup);
+  for (int budget = (edge ? kReadQuota : 1) + (eof_queued ? 1 : 0); budget > 0; --budget) {
     const bool own = io_ && !io_->input.empty();
     Buffer& target = own ? io_->input : t_scratch;
     iovec iov[2];
@@ -93,7 +96,8 @@ void TcpConnection::handle_read() {
       target.commit(direct);
       if (got > direct) target.append(t_spill, got - direct);
       deliver(target);
-      if (state_ == State::closed || got < asked) return;  // a short read: drained
+      if (state_ == State::closed || flags_ & kPaused) return;  // paused: resume re-arms
+      if (got < asked && !eof_queued) return;                    // a short read: drained
       continue;
     }
     if (n == 0) return handle_peer_eof();

@@ -28,11 +28,7 @@ TcpServer::~TcpServer() {
   if (drain_) loop_.cancel(drain_->deadline);
   for (auto& acceptor : acceptors_) run_on(acceptor->loop(), [&] { acceptor.reset(); });
   for (auto& g : groups_)
-    run_on(g->loop, [&] {
-      g->on_empty = nullptr;
-      auto open = g->connections;  // abort() removes them later; iterate a copy
-      for (auto& c : open) c->abort();
-    });
+    run_on(g->loop, [&] { g->abort_all(); });
   if (pool_) pool_->stop();
 }
 
@@ -120,8 +116,11 @@ void TcpServer::drain(std::chrono::milliseconds deadline, std::function<void()> 
         for (auto& c : open) c->abort();
       });
   });
+  // Posted, not run at once: input already collected in this batch of events (requests
+  // that arrived before the signal that started the drain, say) is read first, so those
+  // connections count as busy rather than idle.
   for (auto& g : groups_) {
-    g->loop.dispatch([g, tell, state] {
+    g->loop.post([g, tell, state] {
       auto report = [state] { state->base->dispatch([state] { group_drained(*state); }); };
       auto open = g->connections;  // tell() may close them; removal happens later
       for (auto& c : open) tell(c);

@@ -103,7 +103,8 @@ class EventLoop {
   std::vector<Registration> registrations_;  // indexed by descriptor
   uint32_t next_generation_ = 0;
   std::vector<ReadyEvent> ready_;
-  std::vector<ReadyEvent> requeued_;
+  std::vector<ReadyEvent> requeued_;  // asked for during this iteration
+  std::vector<ReadyEvent> carried_;   // asked for during the previous one: run now
   std::unique_ptr<detail::TimerQueue> timers_;
   std::unique_ptr<detail::SignalSource> signals_;
   std::unique_ptr<detail::Wakeup> wakeup_;

@@ -7,7 +7,7 @@ namespace reactor {
 /// owns its descriptor; whoever registered it must unwatch before closing the descriptor.
 class Handler {
  public:
-  /// `ready` is a mask of io::kReadable, io::kWritable, io::kHangup, io::kError.
+  /// `ready` is a mask of the io:: bits (selector.h).
   virtual void handle_events(uint32_t ready) = 0;
 
  protected:

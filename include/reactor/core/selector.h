@@ -15,6 +15,9 @@ inline constexpr uint32_t kReadable = 1u << 0;
 inline constexpr uint32_t kWritable = 1u << 1;
 inline constexpr uint32_t kHangup = 1u << 2;  ///< peer closed both halves (or reset)
 inline constexpr uint32_t kError = 1u << 3;   ///< error pending on the descriptor
+/// Reported with kReadable: the peer closed its write half, so reading ends in EOF after
+/// the bytes still queued (epoll and poll can tell; select cannot).
+inline constexpr uint32_t kReadHangup = 1u << 4;
 }  // namespace io
 
 /// One ready descriptor as reported by Selector::wait: what it is ready for, and the

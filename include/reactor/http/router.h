@@ -14,8 +14,9 @@ namespace reactor::http {
 using RequestHandler = std::function<void(const Request& request, Responder responder)>;
 
 /// Matches method and path. Exact paths win over prefixes, longer prefixes over shorter.
-/// HEAD is served by the GET route (the server drops the body). A path no route matches
-/// gets 404; a matched path with another method gets 405 and an Allow header.
+/// HEAD is served by a HEAD route if one matches, else by the GET route (the server drops
+/// the body). A path no route matches gets 404; a matched path with another method gets
+/// 405 and an Allow header.
 class Router {
  public:
   Router& route(std::string method, std::string path, RequestHandler handler);
@@ -35,6 +36,9 @@ class Router {
     RequestHandler handler;
   };
   bool matches(const Route& route, std::string_view path) const;
+  const Route* find(std::string_view method, std::string_view path) const;
+  /// The Allow header for `path`: every method with a matching route, HEAD with GET.
+  std::string allowed(std::string_view path) const;
 
   std::vector<Route> routes_;
 };

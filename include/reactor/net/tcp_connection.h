@@ -119,7 +119,7 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   enum Flag : uint8_t { kPaused = 1, kPeerEof = 2, kWriteShut = 4, kHighWater = 8, kPeerFirst = 16 };
 
   void handle_events(uint32_t ready) override;
-  void handle_read();
+  void handle_read(uint32_t ready);
   void handle_write();
   void deliver(Buffer& input);
   void handle_peer_eof();
