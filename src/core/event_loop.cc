@@ -46,7 +46,7 @@ void EventLoop::assert_in_loop_thread() const {
 
 void EventLoop::run() {
   assert_in_loop_thread();
-  while (!stop_.load(std::memory_order_acquire)) {
+  while (!stop_) {
     // What handlers requeued last iteration runs after this iteration's fresh events;
     // what they requeue now waits for the next one.
     carried_.swap(requeued_);
@@ -59,7 +59,7 @@ void EventLoop::run() {
     timers_->run_due(now_);
     run_tasks();
   }
-  stop_.store(false, std::memory_order_relaxed);  // run() may be called again
+  stop_ = false;  // run() may be called again
   run_tasks();
 }
 
@@ -83,32 +83,35 @@ void EventLoop::dispatch_ready(const ReadyEvent& event) {
 }
 
 void EventLoop::run_tasks() {
-  std::vector<Task> tasks;
   {
     std::lock_guard lock(tasks_mutex_);
-    tasks.swap(tasks_);
+    running_.swap(tasks_);  // both vectors keep their capacity: no allocation per batch
     has_tasks_.store(false, std::memory_order_release);
   }
-  for (Task& task : tasks) task();
+  // By index, and cleared only afterwards: a task may post (to tasks_, not running_).
+  for (size_t i = 0; i < running_.size(); ++i) running_[i]();
+  running_.clear();
 }
 
 void EventLoop::stop() {
-  stop_.store(true, std::memory_order_release);
-  if (!in_loop_thread()) wakeup_->notify();
+  // From another thread stop is a task: the loop sees it only by taking the task under
+  // tasks_mutex_, which post() holds until its wake-up write is done. So the loop cannot
+  // exit, and its owner destroy it, while a stop() is still touching it.
+  if (in_loop_thread())
+    stop_ = true;
+  else
+    post([this] { stop_ = true; });
 }
 
 void EventLoop::post(Task task) {
-  bool first;
-  {
-    std::lock_guard lock(tasks_mutex_);
-    first = tasks_.empty();
-    tasks_.push_back(std::move(task));
-    has_tasks_.store(true, std::memory_order_release);
-  }
+  std::lock_guard lock(tasks_mutex_);
+  const bool first = tasks_.empty();
+  tasks_.push_back(std::move(task));
+  has_tasks_.store(true, std::memory_order_release);
   // Only the post that finds the queue empty wakes the loop: the queue stays non-empty
-  // until run_tasks() takes it under the same lock, after draining the eventfd, so every
-  // later post is covered by that one wake-up. The mutex orders it all; no flag can go
-  // stale. On the loop thread the next wait sees has_tasks_ and does not block.
+  // until run_tasks() takes it, after draining the eventfd, so that one wake-up covers
+  // every later post. The write is made under the lock (see stop()). On the loop thread
+  // the next wait sees has_tasks_ and does not block.
   if (first && !in_loop_thread()) wakeup_->notify();
 }
 

@@ -110,10 +110,11 @@ class EventLoop {
   std::unique_ptr<detail::Wakeup> wakeup_;
   Clock::time_point now_;
 
-  std::atomic<bool> stop_{false};
+  bool stop_ = false;  // loop thread only: other threads stop through a task
   std::atomic<bool> has_tasks_{false};
   std::mutex tasks_mutex_;
   std::vector<Task> tasks_;
+  std::vector<Task> running_;  // the batch run_tasks() is running
   std::atomic<uint64_t> iterations_{0};
   std::atomic<uint64_t> events_{0};
 };
