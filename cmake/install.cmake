@@ -18,5 +18,9 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/reactorConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/reactorConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/reactor)
 
+# The .pc file finds the prefix from its own place (${pcfiledir}), so it stays right when
+# the install prefix is chosen only at install time (cmake --install --prefix DIR).
+file(RELATIVE_PATH REACTOR_PC_TO_PREFIX /${CMAKE_INSTALL_LIBDIR}/pkgconfig /)
+string(REGEX REPLACE "/$" "" REACTOR_PC_TO_PREFIX "${REACTOR_PC_TO_PREFIX}")
 configure_file(cmake/reactor.pc.in ${CMAKE_CURRENT_BINARY_DIR}/reactor.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/reactor.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
