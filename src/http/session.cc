@@ -23,7 +23,7 @@ void Session::on_input(const net::TcpConnectionPtr& connection, net::Buffer& inp
   while (!input.empty() && !closing_ && parse_one(connection, input)) {
   }
   in_batch_ = false;
-  flush(connection, t_batch);
+  flush(connection, t_batch, !input.empty());
   if (connection->connected()) update_wait(connection, !input.empty());
 }
 
@@ -67,7 +67,8 @@ bool Session::parse_one(const net::TcpConnectionPtr& connection, net::Buffer& in
 void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& request) {
   Pending slot;
   slot.head = request.method() == "HEAD";
-  slot.close = !request.keep_alive() || draining_;
+  slot.client_close = !request.keep_alive();
+  slot.close = slot.client_close || draining_;
   slot.http10_keep_alive = !slot.close && request.version() == Version::http_1_0;
   closing_ = slot.close;
   pending_.push_back(std::move(slot));
@@ -126,6 +127,7 @@ void Session::write_ready(const net::TcpConnectionPtr& connection, net::Buffer& 
   for (; done < pending_.size() && pending_[done].ready && !close; ++done) {
     if (done > 0) out.append(pending_[done].wire);  // the first is already in `out`
     close = pending_[done].close;
+    client_closed_ = pending_[done].client_close;
   }
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(done));
   written_ += done;
@@ -138,9 +140,14 @@ void Session::write_ready(const net::TcpConnectionPtr& connection, net::Buffer& 
     connection->resume_reading();
 }
 
-void Session::flush(const net::TcpConnectionPtr& connection, net::Buffer& out) {
+void Session::flush(const net::TcpConnectionPtr& connection, net::Buffer& out, bool input_left) {
   if (!out.empty()) connection->send(out);
-  if (closing_ && pending_.empty()) connection->close();  // after the flush: FIN, then linger
+  if (!closing_ || !pending_.empty()) return;
+  // A client that asked to close sends nothing more (RFC 9112 §9.6), so its connection
+  // closes as soon as the answer is out. Otherwise (errors, drain, unread pipelined input)
+  // the connection lingers until the client's FIN, so that no reset eats the answer.
+  const bool linger = !client_closed_ || input_left;
+  connection->close(linger ? net::Linger::until_peer_fin : net::Linger::none);
 }
 
 void Session::drain(const net::TcpConnectionPtr& connection) {

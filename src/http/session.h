@@ -45,6 +45,7 @@ class Session final : public net::ConnectionContext {
     std::string wire;  // the serialized response once ready, if earlier ones are not
     bool head = false;
     bool close = false;
+    bool client_close = false;  // the client said this is its last request
     bool http10_keep_alive = false;
     bool ready = false;
   };
@@ -54,7 +55,7 @@ class Session final : public net::ConnectionContext {
   void fail(const net::TcpConnectionPtr& connection, int status, std::string_view why);
   void serialize(net::Buffer& out, Pending& slot, const Response& response);
   void write_ready(const net::TcpConnectionPtr& connection, net::Buffer& out);
-  void flush(const net::TcpConnectionPtr& connection, net::Buffer& out);
+  void flush(const net::TcpConnectionPtr& connection, net::Buffer& out, bool input_left = true);
   void update_wait(const net::TcpConnectionPtr& connection, bool partial_request);
   void set_deadline(const net::TcpConnectionPtr& connection, Wait wait, Clock::time_point when);
   void on_timer(const net::TcpConnectionPtr& connection);
@@ -71,6 +72,7 @@ class Session final : public net::ConnectionContext {
   Wait wait_ = Wait::none;
   bool in_batch_ = false;
   bool closing_ = false;      // a Connection: close response is queued: ignore more input
+  bool client_closed_ = false;  // ... and the client asked for it: no need to linger
   bool draining_ = false;
   bool continue_sent_ = false;
   bool request_started_ = false;

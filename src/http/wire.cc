@@ -7,7 +7,20 @@
 namespace reactor::http::detail {
 namespace {
 
-void put(net::Buffer& out, std::string_view s) { out.append(s); }
+constexpr std::string_view kClose = "Connection: close\r\n";
+constexpr std::string_view kKeepAlive = "Connection: keep-alive\r\n";
+constexpr std::string_view kContentLength = "Content-Length: ";
+constexpr size_t kMaxDigits = 20;  // of a size_t, or of an int with its sign
+
+char* put(char* p, std::string_view s) {
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());  // an empty view may hold nullptr
+  return p + s.size();
+}
+
+template <typename Number>
+char* put_number(char* p, Number n) {
+  return std::to_chars(p, p + kMaxDigits, n).ptr;
+}
 
 }  // namespace
 
@@ -27,36 +40,48 @@ std::string_view date_header() {
   return {text, length};
 }
 
+// Sizes the whole head first and writes it with one prepare(): a response is a dozen
+// short pieces, and a bounds check and call per piece cost more than the copying.
 void write_response(net::Buffer& out, const Response& response, bool head,
                     ConnectionHeader connection) {
-  char number[24];
-  auto status = std::to_chars(number, number + sizeof number, response.status()).ptr;
-  put(out, "HTTP/1.1 ");
-  put(out, {number, static_cast<size_t>(status - number)});
-  put(out, " ");
-  put(out, reason_phrase(response.status()));
-  put(out, "\r\n");
-  put(out, date_header());
-  for (const auto& [name, value] : response.headers()) {
-    put(out, name);
-    put(out, ": ");
-    put(out, value);
-    put(out, "\r\n");
-  }
+  const int status = response.status();
   // 1xx, 204 and 304 responses end at the blank line (RFC 9112 §6.3); 1xx and 204 must
   // not carry Content-Length, and for 304 it would have to describe a body we do not know.
-  const int status_code = response.status();
-  const bool bodiless = status_code < 200 || status_code == 204 || status_code == 304;
-  if (!bodiless) {
-    auto end = std::to_chars(number, number + sizeof number, response.body().size()).ptr;
-    put(out, "Content-Length: ");
-    put(out, {number, static_cast<size_t>(end - number)});
-    put(out, "\r\n");
+  const bool bodiless = status < 200 || status == 204 || status == 304;
+  const std::string_view reason = reason_phrase(status);
+  const std::string_view date = date_header();
+  const std::string_view body = bodiless || head ? std::string_view() : response.body();
+  const std::string_view connection_line = connection == ConnectionHeader::close ? kClose
+                                           : connection == ConnectionHeader::keep_alive
+                                               ? kKeepAlive
+                                               : std::string_view();
+  size_t size = 9 + kMaxDigits + 1 + reason.size() + 2 + date.size() + connection_line.size() + 2;
+  for (const auto& [name, value] : response.headers()) size += name.size() + 2 + value.size() + 2;
+  if (!bodiless) size += kContentLength.size() + kMaxDigits + 2;
+  size += body.size();
+
+  char* const start = out.prepare(size);
+  char* p = put(start, "HTTP/1.1 ");
+  p = put_number(p, status);
+  *p++ = ' ';
+  p = put(p, reason);
+  p = put(p, "\r\n");
+  p = put(p, date);
+  for (const auto& [name, value] : response.headers()) {
+    p = put(p, name);
+    p = put(p, ": ");
+    p = put(p, value);
+    p = put(p, "\r\n");
   }
-  if (connection == ConnectionHeader::close) put(out, "Connection: close\r\n");
-  if (connection == ConnectionHeader::keep_alive) put(out, "Connection: keep-alive\r\n");
-  put(out, "\r\n");
-  if (!head && !bodiless) put(out, response.body());
+  if (!bodiless) {
+    p = put(p, kContentLength);
+    p = put_number(p, response.body().size());
+    p = put(p, "\r\n");
+  }
+  p = put(p, connection_line);
+  p = put(p, "\r\n");
+  p = put(p, body);
+  out.commit(static_cast<size_t>(p - start));
 }
 
 }  // namespace reactor::http::detail

@@ -155,11 +155,10 @@ void TcpConnection::resume_reading() {
 void TcpConnection::handle_peer_eof() {
   if (state_ == State::open) flags_ |= kPeerFirst;
   flags_ |= kPeerEof;
+  if (state_ != State::open && flags_ & kWriteShut)
+    return finish(flags_ & kPeerFirst ? CloseReason::peer : CloseReason::local);
   update_interest();
-  if (state_ != State::open) {
-    if (flags_ & kWriteShut) finish(flags_ & kPeerFirst ? CloseReason::peer : CloseReason::local);
-    return;  // otherwise after_flush() finishes once the output is out
-  }
+  if (state_ != State::open) return;  // after_flush() finishes once the output is out
   if (group_->callbacks.on_peer_shutdown)
     group_->callbacks.on_peer_shutdown(group_->pointer_to(*this));
   else
@@ -240,6 +239,7 @@ void TcpConnection::handle_write() {
 // Output is flushed while shutting down or closing: close our write half, and finish if
 // the peer's half is already closed too.
 void TcpConnection::after_flush() {
+  if (flags_ & kNoLinger) return finish(CloseReason::local);
   if (!(flags_ & kWriteShut)) {
     ::shutdown(fd_.get(), SHUT_WR);
     flags_ |= kWriteShut;
@@ -257,13 +257,19 @@ void TcpConnection::shutdown_in_loop() {
   if (pending_output() == 0) after_flush();
 }
 
-void TcpConnection::close() {
-  loop().dispatch([self = shared_from_this()] { self->close_in_loop(); });
+void TcpConnection::close(Linger linger) {
+  loop().dispatch([self = shared_from_this(), linger] { self->close_in_loop(linger); });
 }
 
-void TcpConnection::close_in_loop() {
+void TcpConnection::close_in_loop(Linger linger) {
   if (state_ == State::closed || state_ == State::closing) return;
   state_ = State::closing;
+  if (linger == Linger::none) {
+    // The kernel sends what it holds, then its FIN; only unread input would turn the close
+    // into a reset, and this peer promised to send nothing more.
+    flags_ |= kNoLinger;
+    if (pending_output() == 0) return finish(CloseReason::local);
+  }
   flags_ &= static_cast<uint8_t>(~kPaused);  // keep reading (and discarding) to see the FIN
   std::weak_ptr<TcpConnection> weak = weak_from_this();
   io().close_timer = loop().run_after(group_->callbacks.close_timeout, [weak] {

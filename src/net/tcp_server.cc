@@ -59,11 +59,13 @@ void TcpServer::start() {
   for (size_t i = 0; i < (per_loop ? groups_.size() : 1); ++i) {
     UniqueFd fd = detail::listen_on(address_, per_loop);
     address_ = detail::local_address(fd.get());  // port 0: the other listeners reuse this one
+    // Linux copies TCP_NODELAY from a listener to the sockets it accepts: set once here,
+    // not once per connection (the unit tests check the inheritance).
+    detail::set_no_delay(fd.get(), options_.no_delay);
     auto group = groups_[i];
     detail::Acceptor::OnAccept on_accept = [this](UniqueFd c) { hand_out(std::move(c)); };
     if (per_loop)
-      on_accept = [group, nodelay = options_.no_delay](UniqueFd c) {
-        detail::set_no_delay(c.get(), nodelay);
+      on_accept = [group](UniqueFd c) {
         if (!TcpConnection::start(group, std::move(c))) group->accept_failures.add(1);
       };
     EventLoop& owner = per_loop ? group->loop : loop_;
@@ -74,7 +76,6 @@ void TcpServer::start() {
 }
 
 void TcpServer::hand_out(UniqueFd fd) {
-  detail::set_no_delay(fd.get(), options_.no_delay);
   std::shared_ptr<detail::ConnectionGroup> group = groups_[pick_group()];
   if (&group->loop == &loop_) {
     if (!TcpConnection::start(group, std::move(fd))) group->accept_failures.add(1);

@@ -33,6 +33,16 @@ enum class CloseReason {
   timeout,  ///< close() could not flush its output before its deadline
 };
 
+/// How close() ends a connection once its output is flushed.
+enum class Linger : uint8_t {
+  /// Close the write half, then read (and discard) until the peer's FIN: a peer that is
+  /// still sending would otherwise get a reset, which can destroy what it was sent.
+  until_peer_fin,
+  /// Close at once: for a peer that said it sends nothing more (an HTTP request with
+  /// "Connection: close", say). Saves a round trip and the descriptor's wait.
+  none,
+};
+
 struct CloseInfo {
   CloseReason reason;
   std::error_code error;  ///< set for error and timeout
@@ -87,10 +97,11 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void send(Buffer& bytes);  ///< loop thread; drains `bytes`
   /// Any thread. Closes the write half once queued output is flushed; reading goes on.
   void shutdown();
-  /// Any thread. Stops reading, flushes queued output, closes the write half, waits for the
-  /// peer's FIN, then closes: with no unread input left, no RST can destroy what was sent.
-  /// Gives up after callbacks.close_timeout (reason timeout if output was left).
-  void close();
+  /// Any thread. Stops delivering input, flushes queued output, then (Linger::until_peer_fin)
+  /// closes the write half and waits for the peer's FIN before closing: with no unread
+  /// input left, no RST can destroy what was sent. Gives up after callbacks.close_timeout
+  /// (reason timeout if output was left).
+  void close(Linger linger = Linger::until_peer_fin);
   /// Any thread. Resets the connection at once; queued output is discarded (and counted).
   void abort();
 
@@ -116,7 +127,14 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
  private:
   friend struct detail::ConnectionGroup;
   enum class State : uint8_t { open, shutting_down, closing, closed };
-  enum Flag : uint8_t { kPaused = 1, kPeerEof = 2, kWriteShut = 4, kHighWater = 8, kPeerFirst = 16 };
+  enum Flag : uint8_t {
+    kPaused = 1,
+    kPeerEof = 2,
+    kWriteShut = 4,
+    kHighWater = 8,
+    kPeerFirst = 16,
+    kNoLinger = 32,
+  };
 
   void handle_events(uint32_t ready) override;
   void handle_read(uint32_t ready);
@@ -126,7 +144,7 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void write_or_queue(const char* data, size_t n);
   void after_flush();
   void shutdown_in_loop();
-  void close_in_loop();
+  void close_in_loop(Linger linger);
   void finish(CloseReason reason, std::error_code error = {});
   void update_interest();
   detail::ConnectionIo& io();

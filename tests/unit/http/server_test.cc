@@ -236,6 +236,32 @@ TEST_F(ServerTest, ConnectionCloseRequestIsAnsweredThenClosed) {
   EXPECT_EQ(c->received, "") << "the request after Connection: close is not answered";
 }
 
+// A client that asked to close will send nothing more, so the server lets its connection go
+// as soon as the answer is out, without waiting for the client's FIN (which never comes).
+TEST_F(ServerTest, ConnectionCloseRequestDoesNotWaitForTheClientsFin) {
+  f_.start(echo_target);
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/bye", std::nullopt, "Connection: close\r\n"));
+  ASSERT_EQ(replies(*c, 1).size(), 1u);
+  EXPECT_TRUE(run_until(f_.loop(), [&] { return f_.server().stats().at(0).open == 0; }))
+      << "the server still holds the connection";
+}
+
+// When the server decides to close (here: a malformed request), the client may still be
+// sending: the connection lingers until the client's FIN, so no reset can eat the 400.
+TEST_F(ServerTest, ServerInitiatedCloseLingersUntilTheClientsFin) {
+  f_.start(echo_target);
+  auto c = f_.connect();
+  c->send("BAD REQUEST\r\n\r\n");
+  auto got = replies(*c, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].status, 400);
+  run_for(f_.loop(), 50ms);
+  EXPECT_EQ(f_.server().stats().at(0).open, 1u) << "closed before the client's FIN";
+  c->close();
+  EXPECT_TRUE(run_until(f_.loop(), [&] { return f_.server().stats().at(0).open == 0; }));
+}
+
 TEST_F(ServerTest, Http10KeepAliveIsSaidAloud) {
   f_.start(echo_target);
   auto c = f_.connect();

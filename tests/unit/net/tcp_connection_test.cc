@@ -303,6 +303,49 @@ TEST_P(TcpConnectionTest, CloseReportsLocalWithNothingUnsent) {
   EXPECT_FALSE(rec_.closed().error);
 }
 
+// Linger::none: closed as soon as the output is out, without waiting for the peer's FIN
+// (the client below never closes), and still cleanly: FIN, not a reset.
+TEST_P(TcpConnectionTest, CloseWithoutLingerFinishesWithoutThePeersFin) {
+  ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) {
+    c->send("bye");
+    c->close(Linger::none);
+  });
+  cb.close_timeout = 30s;  // never the reason it ends
+  start(cb);
+  RawClient client(port());
+  ASSERT_TRUE(run_until(loop_, [&] { return rec_.closes() == 1; }));
+  EXPECT_EQ(rec_.closed().reason, CloseReason::local) << rec_.closed();
+  EXPECT_EQ(rec_.closed().unsent, 0u);
+  ASSERT_TRUE(run_until(loop_, [&] {
+    client.pump();
+    return client.eof || client.error != 0;
+  }));
+  EXPECT_EQ(client.error, 0) << std::strerror(client.error);
+  EXPECT_EQ(client.received, "bye");
+}
+
+// With output still queued, Linger::none waits for the flush (not for the peer), so a
+// large answer to a slow reader arrives whole.
+TEST_P(TcpConnectionTest, CloseWithoutLingerFlushesFirst) {
+  const std::string big = pattern(4 << 20);
+  ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) {
+    c->send(big);
+    c->close(Linger::none);
+  });
+  start(cb);
+  RawClient client(port());
+  ASSERT_TRUE(run_until(
+      loop_, [&] {
+        client.pump();
+        return client.eof || client.error != 0;
+      },
+      20s));
+  EXPECT_EQ(client.error, 0) << std::strerror(client.error);
+  EXPECT_TRUE(client.received == big) << client.received.size() << " of " << big.size();
+  ASSERT_TRUE(run_until(loop_, [&] { return rec_.closes() == 1; }));
+  EXPECT_EQ(rec_.closed().reason, CloseReason::local) << rec_.closed();
+}
+
 TEST_P(TcpConnectionTest, CloseGivesUpWaitingForThePeerAtTheDeadline) {
   ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) { c->close(); });
   cb.close_timeout = 100ms;

@@ -5,6 +5,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -72,6 +74,30 @@ class TcpServerTest : public ::testing::Test {
   Recorder rec_;
   std::unique_ptr<TcpServer> server_;
 };
+
+int no_delay_of(const TcpConnectionPtr& c) {
+  int on = -1;
+  socklen_t len = sizeof on;
+  if (::getsockopt(c->fd(), IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0) return -1;
+  return on;
+}
+
+// TcpServerOptions::no_delay is set on the listener only; the accepted sockets inherit it
+// (Linux copies the option). A kernel that stopped doing so would fail here.
+TEST_F(TcpServerTest, AcceptedSocketsHaveNoDelayAsConfigured) {
+  for (bool no_delay : {true, false}) {
+    SCOPED_TRACE(no_delay ? "no_delay on" : "no_delay off");
+    TcpServerOptions options;
+    options.no_delay = no_delay;
+    start(rec_.callbacks(), options);
+    auto client = connect();
+    auto c = rec_.connection(rec_.connects() - 1);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(no_delay_of(c), no_delay ? 1 : 0);
+    server_.reset();
+    client.reset();
+  }
+}
 
 TEST_F(TcpServerTest, StartBindsAnEphemeralPort) {
   start();
