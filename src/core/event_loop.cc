@@ -130,8 +130,9 @@ EventLoop::Registration* EventLoop::find(int fd) {
 std::error_code EventLoop::watch(int fd, uint32_t interest, Handler& handler) {
   assert_in_loop_thread();
   REACTOR_CHECK(fd >= 0, "watch of a negative descriptor");
-  if (static_cast<size_t>(fd) >= registrations_.size())
-    registrations_.resize(std::max<size_t>(static_cast<size_t>(fd) + 1, registrations_.size() * 2));
+  // Exactly fd + 1 entries: the vector's capacity still grows geometrically, and the pages
+  // of capacity not yet used are never touched, so they cost no memory (RSS).
+  if (static_cast<size_t>(fd) >= registrations_.size()) registrations_.resize(static_cast<size_t>(fd) + 1);
   Registration& r = registrations_[static_cast<size_t>(fd)];
   REACTOR_CHECK(r.handler == nullptr, "descriptor is already watched");
   if (++next_generation_ == 0) next_generation_ = 1;

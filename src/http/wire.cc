@@ -10,6 +10,7 @@ namespace {
 constexpr std::string_view kClose = "Connection: close\r\n";
 constexpr std::string_view kKeepAlive = "Connection: keep-alive\r\n";
 constexpr std::string_view kContentLength = "Content-Length: ";
+constexpr std::string_view kContentType = "Content-Type: ";
 constexpr size_t kMaxDigits = 20;  // of a size_t, or of an int with its sign
 
 char* put(char* p, std::string_view s) {
@@ -56,6 +57,8 @@ void write_response(net::Buffer& out, const Response& response, bool head,
                                                ? kKeepAlive
                                                : std::string_view();
   size_t size = 9 + kMaxDigits + 1 + reason.size() + 2 + date.size() + connection_line.size() + 2;
+  const std::string_view type = response.content_type();
+  if (!type.empty()) size += kContentType.size() + type.size() + 2;
   for (const auto& [name, value] : response.headers()) size += name.size() + 2 + value.size() + 2;
   if (!bodiless) size += kContentLength.size() + kMaxDigits + 2;
   size += body.size();
@@ -67,6 +70,11 @@ void write_response(net::Buffer& out, const Response& response, bool head,
   p = put(p, reason);
   p = put(p, "\r\n");
   p = put(p, date);
+  if (!type.empty()) {
+    p = put(p, kContentType);
+    p = put(p, type);
+    p = put(p, "\r\n");
+  }
   for (const auto& [name, value] : response.headers()) {
     p = put(p, name);
     p = put(p, ": ");

@@ -38,6 +38,13 @@ int accept(int listen_fd) {
   }
 }
 
+ssize_t read(int fd, void* data, size_t n) {
+  for (;;) {
+    ssize_t got = ::read(fd, data, n);
+    if (got >= 0 || errno != EINTR) return got;
+  }
+}
+
 ssize_t readv(int fd, const iovec* iov, int count) {
   for (;;) {
     ssize_t n = ::readv(fd, iov, count);

@@ -21,6 +21,7 @@ UniqueFd listen_on(const InetAddress& address, bool reuse_port, int backlog = 40
 int accept(int listen_fd);
 
 /// read/readv/write/send that retry EINTR and return -1 with errno otherwise.
+ssize_t read(int fd, void* data, size_t n);
 ssize_t readv(int fd, const iovec* iov, int count);
 ssize_t send(int fd, const void* data, size_t n);
 

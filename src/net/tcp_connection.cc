@@ -88,7 +88,9 @@ void TcpConnection::handle_read(uint32_t ready) {
     iov[1].iov_base = t_spill;
     iov[1].iov_len = own ? sizeof t_spill : 0;
     const size_t asked = iov[0].iov_len + iov[1].iov_len;
-    ssize_t n = detail::readv(fd_.get(), iov, own ? 2 : 1);
+    // One buffer needs no iovec: read() spares the kernel copying one in.
+    ssize_t n = own ? detail::readv(fd_.get(), iov, 2)
+                    : detail::read(fd_.get(), iov[0].iov_base, iov[0].iov_len);
     if (n > 0) {
       auto got = static_cast<size_t>(n);
       group_->bytes_read.add(got);

@@ -23,8 +23,17 @@ TEST(ResponseTest, BuilderCallsChainAndKeepHeaderOrder) {
   Response r(201);
   r.header("B", "2").content_type("application/json").header("A", "1").body("{}").status(202);
   EXPECT_EQ(r.status(), 202);
-  EXPECT_EQ(r.headers(), (Headers{{"B", "2"}, {"Content-Type", "application/json"}, {"A", "1"}}));
+  EXPECT_EQ(r.headers(), (Headers{{"B", "2"}, {"A", "1"}}));
+  EXPECT_EQ(r.content_type(), "application/json");
   EXPECT_EQ(r.body(), "{}");
+}
+
+TEST(ResponseTest, ContentTypeIsReplacedNotRepeated) {
+  Response r;
+  EXPECT_EQ(r.content_type(), "");
+  r.content_type("text/plain").content_type("text/html");
+  EXPECT_EQ(r.content_type(), "text/html");
+  EXPECT_TRUE(r.headers().empty());
 }
 
 TEST(ResponseTest, RepeatedHeadersStaySeparate) {
@@ -36,7 +45,8 @@ TEST(ResponseTest, RepeatedHeadersStaySeparate) {
 TEST(ResponseTest, TextIsPlainTextWithTheBody) {
   Response r = Response::text(404, "not here\n");
   EXPECT_EQ(r.status(), 404);
-  EXPECT_EQ(r.headers(), (Headers{{"Content-Type", "text/plain"}}));
+  EXPECT_EQ(r.content_type(), "text/plain");
+  EXPECT_TRUE(r.headers().empty());
   EXPECT_EQ(r.body(), "not here\n");
 }
 

@@ -108,6 +108,19 @@ TEST(WireTest, HeadKeepsTheHeadersAndDropsTheBody) {
   EXPECT_TRUE(head.ends_with("\r\n\r\n"));
 }
 
+TEST(WireTest, ContentTypeComesBeforeTheOtherHeaders) {
+  Response r(200);
+  r.header("X-A", "1").content_type("text/html").body("<p>");
+  EXPECT_EQ(without_date(wire(r)),
+            "HTTP/1.1 200 OK\r\n"
+            "Date: *\r\n"
+            "Content-Type: text/html\r\n"
+            "X-A: 1\r\n"
+            "Content-Length: 3\r\n"
+            "\r\n"
+            "<p>");
+}
+
 TEST(WireTest, NoContentHasNoContentLengthAndNoBody) {
   Response r(204);
   r.body("ignored");
