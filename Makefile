@@ -4,7 +4,7 @@ WERROR    ?= $(if $(CI),ON,OFF)
 CMAKE_ARGS = -DREACTOR_WERROR=$(WERROR)
 CTEST      = ctest --output-on-failure -j $(JOBS) --timeout 300
 
-.PHONY: setup build run test test-release test-asan test-tsan test-install test-fuzz format clean
+.PHONY: setup build run test test-release test-asan test-tsan test-install test-fuzz bench format clean
 
 setup:
 	@scripts/setup.sh
@@ -41,6 +41,11 @@ test-install: build
 
 test-fuzz: setup
 	scripts/fuzz.sh 20
+
+# The peer comparison (about 20 minutes): regenerates docs/performance.md and .png.
+bench: build
+	scripts/setup.sh bench
+	python3 bench/run.py --no-build
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

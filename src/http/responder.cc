@@ -15,13 +15,13 @@ void Responder::send(Response response) {
   auto connection = connection_.lock();
   if (!connection) return;  // closed and gone: nobody to answer
   if (connection->loop().in_loop_thread()) {
-    if (auto* s = detail::Session::of(*connection)) s->complete(connection, sequence_, std::move(response));
+    if (auto* s = detail::Session::of(*connection)) s->complete(connection, sequence_, response);
     return;
   }
   EventLoop& loop = connection->loop();
   loop.post([connection = std::move(connection), sequence = sequence_,
-             response = std::move(response)]() mutable {
-    if (auto* s = detail::Session::of(*connection)) s->complete(connection, sequence, std::move(response));
+             response = std::move(response)] {
+    if (auto* s = detail::Session::of(*connection)) s->complete(connection, sequence, response);
   });
 }
 

@@ -94,7 +94,7 @@ void Session::fail(const net::TcpConnectionPtr& connection, int status, std::str
 }
 
 void Session::complete(const net::TcpConnectionPtr& connection, uint64_t sequence,
-                       Response response) {
+                       const Response& response) {
   if (!connection->connected() || sequence < written_ || sequence - written_ >= pending_.size())
     return;
   Pending& slot = pending_[sequence - written_];

@@ -31,7 +31,7 @@ class Session final : public net::ConnectionContext {
 
   void on_input(const net::TcpConnectionPtr& connection, net::Buffer& input);
   /// A response for request `sequence` is ready (from Responder::send).
-  void complete(const net::TcpConnectionPtr& connection, uint64_t sequence, Response response);
+  void complete(const net::TcpConnectionPtr& connection, uint64_t sequence, const Response& response);
   /// Server drain: close now if idle, else after the responses in flight.
   void drain(const net::TcpConnectionPtr& connection);
   /// The client half-closed: answer what it asked, then close.
