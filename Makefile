@@ -43,9 +43,9 @@ test-fuzz: setup
 	scripts/fuzz.sh 20
 
 # The peer comparison (about 20 minutes): regenerates docs/performance.md and .png.
-bench: build
+bench:
 	scripts/setup.sh bench
-	python3 bench/run.py --no-build
+	python3 bench/run.py
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
