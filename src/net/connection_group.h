@@ -1,6 +1,7 @@
 #pragma once
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "reactor/core/timer_id.h"
@@ -27,6 +28,8 @@ class Counter {
 /// for the counters.
 struct ConnectionGroup {
   ConnectionGroup(EventLoop& l, ConnectionCallbacks cb) : loop(l), callbacks(std::move(cb)) {}
+  ConnectionGroup(const ConnectionGroup&) = delete;
+  ConnectionGroup& operator=(const ConnectionGroup&) = delete;
 
   void add(const TcpConnectionPtr& c) {
     c->slot_ = static_cast<uint32_t>(connections.size());
@@ -71,13 +74,18 @@ struct ConnectionGroup {
   std::vector<TcpConnectionPtr> connections;
   std::function<void()> on_empty;  ///< called once when the last connection is removed
   Counter open, accepted, bytes_read, bytes_written, accept_failures;
+  std::atomic<size_t> references{1};  // GroupRef's count
 };
 
-/// What a connection needs only while it has bytes queued or is closing.
+/// What a connection needs only while it has bytes queued, is closing, or carries a user
+/// context: an idle connection without one holds none of it.
 struct ConnectionIo {
   Buffer input;
   Buffer output;
   TimerId close_timer;
+  std::unique_ptr<ConnectionContext> context;
+
+  bool unused() const { return input.empty() && output.empty() && !close_timer && !context; }
 };
 
 }  // namespace reactor::net::detail

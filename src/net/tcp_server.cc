@@ -50,9 +50,9 @@ void TcpServer::start() {
     pool_ = std::make_unique<LoopPool>(options_.threads, std::string(loop_.backend()));
     pool_->start();
     for (size_t i = 0; i < pool_->size(); ++i)
-      groups_.push_back(std::make_shared<detail::ConnectionGroup>(pool_->loop(i), callbacks_));
+      groups_.push_back(detail::GroupRef::make(pool_->loop(i), callbacks_));
   } else {
-    groups_.push_back(std::make_shared<detail::ConnectionGroup>(loop_, callbacks_));
+    groups_.push_back(detail::GroupRef::make(loop_, callbacks_));
   }
   started_ = true;
   const bool per_loop = options_.balancing == Balancing::reuse_port;
@@ -76,7 +76,7 @@ void TcpServer::start() {
 }
 
 void TcpServer::hand_out(UniqueFd fd) {
-  std::shared_ptr<detail::ConnectionGroup> group = groups_[pick_group()];
+  detail::GroupRef group = groups_[pick_group()];
   if (&group->loop == &loop_) {
     if (!TcpConnection::start(group, std::move(fd))) group->accept_failures.add(1);
     return;

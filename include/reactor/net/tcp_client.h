@@ -13,10 +13,6 @@
 
 namespace reactor::net {
 
-namespace detail {
-struct ConnectionGroup;
-}
-
 struct TcpClientOptions {
   bool retry = false;  ///< reconnect after a failed attempt, with exponential back-off
   std::chrono::milliseconds initial_delay{250};
@@ -58,7 +54,7 @@ class TcpClient final : private Handler {
   EventLoop& loop_;
   InetAddress server_;
   TcpClientOptions options_;
-  std::shared_ptr<detail::ConnectionGroup> group_;
+  detail::GroupRef group_;
   std::function<void(std::error_code)> on_error_;
   UniqueFd connecting_;
   TimerId retry_timer_;

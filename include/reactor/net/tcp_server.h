@@ -71,7 +71,7 @@ class TcpServer {
   ConnectionCallbacks callbacks_;
   TcpServerOptions options_;
   std::unique_ptr<LoopPool> pool_;
-  std::vector<std::shared_ptr<detail::ConnectionGroup>> groups_;
+  std::vector<detail::GroupRef> groups_;
   // Each acceptor lives on one loop (the base loop, or one per group with reuse_port).
   std::vector<std::unique_ptr<detail::Acceptor>> acceptors_;
   std::shared_ptr<DrainState> drain_;
