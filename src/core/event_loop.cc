@@ -83,14 +83,19 @@ void EventLoop::dispatch_ready(const ReadyEvent& event) {
 }
 
 void EventLoop::run_tasks() {
+  // The batch is a local, so a task that throws or runs the loop again cannot leave a half
+  // run batch behind; spare_ only lends it the capacity of the previous one (no allocation
+  // per batch) and gets it back at the end.
+  std::vector<Task> batch;
+  batch.swap(spare_);
   {
     std::lock_guard lock(tasks_mutex_);
-    running_.swap(tasks_);  // both vectors keep their capacity: no allocation per batch
+    batch.swap(tasks_);
     has_tasks_.store(false, std::memory_order_release);
   }
-  // By index, and cleared only afterwards: a task may post (to tasks_, not running_).
-  for (size_t i = 0; i < running_.size(); ++i) running_[i]();
-  running_.clear();
+  for (Task& task : batch) task();  // a task may post: to tasks_, never to batch
+  batch.clear();
+  spare_.swap(batch);
 }
 
 void EventLoop::stop() {

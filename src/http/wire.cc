@@ -4,6 +4,9 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/check.h"
+#include "reactor/http/request.h"
+
 namespace reactor::http::detail {
 namespace {
 
@@ -46,6 +49,7 @@ std::string_view date_header() {
 void write_response(net::Buffer& out, const Response& response, bool head,
                     ConnectionHeader connection) {
   const int status = response.status();
+  REACTOR_CHECK(status >= 100 && status <= 999, "HTTP status code outside 100-999");
   // 1xx, 204 and 304 responses end at the blank line (RFC 9112 §6.3); 1xx and 204 must
   // not carry Content-Length, and for 304 it would have to describe a body we do not know.
   const bool bodiless = status < 200 || status == 204 || status == 304;
@@ -63,6 +67,9 @@ void write_response(net::Buffer& out, const Response& response, bool head,
   if (!bodiless) size += kContentLength.size() + kMaxDigits + 2;
   size += body.size();
 
+  // The length is the server's to state: a handler's own Content-Length is dropped, except
+  // on a HEAD answer, where it tells the length a GET would have had (RFC 9110 §8.6).
+  std::string_view length_given;
   char* const start = out.prepare(size);
   char* p = put(start, "HTTP/1.1 ");
   p = put_number(p, status);
@@ -76,6 +83,10 @@ void write_response(net::Buffer& out, const Response& response, bool head,
     p = put(p, "\r\n");
   }
   for (const auto& [name, value] : response.headers()) {
+    if (iequals(name, "Content-Length")) {
+      length_given = value;
+      continue;
+    }
     p = put(p, name);
     p = put(p, ": ");
     p = put(p, value);
@@ -83,7 +94,7 @@ void write_response(net::Buffer& out, const Response& response, bool head,
   }
   if (!bodiless) {
     p = put(p, kContentLength);
-    p = put_number(p, response.body().size());
+    p = head && !length_given.empty() ? put(p, length_given) : put_number(p, response.body().size());
     p = put(p, "\r\n");
   }
   p = put(p, connection_line);

@@ -56,10 +56,12 @@ struct ConnectionGroup {
   const TcpConnectionPtr& pointer_to(const TcpConnection& c) const { return connections[c.slot_]; }
   /// Resets every open connection and drops the group's references at once: the removals
   /// that abort() posts may never run when the loop is about to go, and each connection
-  /// and its group would then keep the other alive.
+  /// and its group would then keep the other alive. No connection dies here, under a
+  /// callback that may still be running for it: each closed one is held by its posted
+  /// removal until the loop runs it (or is destroyed with it).
   void abort_all() {
     on_empty = nullptr;
-    auto all = connections;  // iterate a copy: remove() reorders the list
+    auto all = connections;  // a copy: remove() reorders the list
     for (auto& c : all) c->abort();
     for (auto& c : all) remove(*c);
   }

@@ -59,6 +59,11 @@ ssize_t send(int fd, const void* data, size_t n) {
   }
 }
 
+bool input_waiting(int fd) {
+  char byte;
+  return ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 void set_no_delay(int fd, bool on) {
   int v = on ? 1 : 0;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v);

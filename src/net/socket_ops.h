@@ -25,6 +25,8 @@ ssize_t read(int fd, void* data, size_t n);
 ssize_t readv(int fd, const iovec* iov, int count);
 ssize_t send(int fd, const void* data, size_t n);
 
+/// True when received bytes wait unread on `fd` (its FIN alone does not count).
+bool input_waiting(int fd);
 void set_no_delay(int fd, bool on);
 void set_linger_zero(int fd);
 std::error_code socket_error(int fd);

@@ -120,7 +120,7 @@ void TcpConnection::handle_read(uint32_t ready) {
   }
   // Quota spent with data perhaps left: an edge will not come again for it, so ask the
   // loop to call us next iteration, after the other ready descriptors had their turn.
-  if (edge) loop().requeue(fd_.get(), io::kReadable);
+  if (edge) loop().requeue(fd_.get(), io::kReadable | (eof_queued ? io::kReadHangup : 0u));
 }
 
 void TcpConnection::deliver(Buffer& input) {
@@ -253,7 +253,7 @@ void TcpConnection::handle_write() {
 // Output is flushed while shutting down or closing: close our write half, and finish if
 // the peer's half is already closed too.
 void TcpConnection::after_flush() {
-  if (flags_ & kNoLinger) return finish(CloseReason::local);
+  if (flags_ & kNoLinger && !detail::input_waiting(fd_.get())) return finish(CloseReason::local);
   if (!(flags_ & kWriteShut)) {
     ::shutdown(fd_.get(), SHUT_WR);
     flags_ |= kWriteShut;
@@ -280,9 +280,11 @@ void TcpConnection::close_in_loop(Linger linger) {
   state_ = State::closing;
   if (linger == Linger::none) {
     // The kernel sends what it holds, then its FIN; only unread input would turn the close
-    // into a reset, and this peer promised to send nothing more.
+    // into a reset, and this peer promised to send nothing more. If bytes came anyway (a
+    // stray CRLF after a body, say), after_flush() lingers after all.
     flags_ |= kNoLinger;
-    if (pending_output() == 0) return finish(CloseReason::local);
+    if (pending_output() == 0 && !detail::input_waiting(fd_.get()))
+      return finish(CloseReason::local);
   }
   flags_ &= static_cast<uint8_t>(~kPaused);  // keep reading (and discarding) to see the FIN
   std::weak_ptr<TcpConnection> weak = weak_from_this();
@@ -320,7 +322,9 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
   }
   loop().unwatch(fd_.get());
   fd_.reset();
-  const TcpConnectionPtr& self = group_->pointer_to(*this);
+  // A copy, not a reference into the group's list: on_close may destroy the server or
+  // client, whose teardown drops the group's references at once.
+  const TcpConnectionPtr self = group_->pointer_to(*this);
   if (group_->callbacks.on_close) group_->callbacks.on_close(self, {reason, error, unsent});
   // Destroyed after the current batch of events, never under a running handler.
   loop().post([group = group_, keep = self] { group->remove(*keep); });

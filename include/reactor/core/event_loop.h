@@ -114,7 +114,7 @@ class EventLoop {
   std::atomic<bool> has_tasks_{false};
   std::mutex tasks_mutex_;
   std::vector<Task> tasks_;
-  std::vector<Task> running_;  // the batch run_tasks() is running
+  std::vector<Task> spare_;  // an empty vector with capacity, for run_tasks()
   std::atomic<uint64_t> iterations_{0};
   std::atomic<uint64_t> events_{0};
 };

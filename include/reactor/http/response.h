@@ -6,9 +6,9 @@
 
 namespace reactor::http {
 
-/// A response under construction: status, Content-Type, other headers and body. The server
-/// adds Date, Content-Length and Connection itself; a HEAD request gets the same headers,
-/// no body. Content-Type has a place of its own, so that the common response (a short type
+/// A response under construction: status (100-999), Content-Type, other headers and body.
+/// The server adds Date, Content-Length (a handler's own counts only in an answer to HEAD)
+/// and Connection itself; a HEAD request gets the same headers, no body. Content-Type has a place of its own, so that the common response (a short type
 /// and body) allocates nothing.
 class Response {
  public:

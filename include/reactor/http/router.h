@@ -14,9 +14,10 @@ namespace reactor::http {
 using RequestHandler = std::function<void(const Request& request, Responder responder)>;
 
 /// Matches method and path. Exact paths win over prefixes, longer prefixes over shorter.
-/// HEAD is served by a HEAD route if one matches, else by the GET route (the server drops
-/// the body). A path no route matches gets 404; a matched path with another method gets
-/// 405 and an Allow header.
+/// HEAD is served by a HEAD route if one matches (even a prefix route where a GET route is
+/// exact), else by the GET route; the server drops the body either way, and a HEAD handler
+/// may set Content-Length itself. A path no route matches gets 404; a matched path with
+/// another method gets 405 and an Allow header.
 class Router {
  public:
   Router& route(std::string method, std::string path, RequestHandler handler);

@@ -466,6 +466,25 @@ TEST(EventLoopEdgeTriggered, RequeueCallsTheHandlerAgainInTheNextIteration) {
   loop.unwatch(a.get());
 }
 
+// A task that throws leaves run(); the tasks of its batch that had already run must not run
+// again (nor the one that threw) when the loop runs next.
+TEST(EventLoop, ThrowingTaskDoesNotMakeItsBatchRunAgain) {
+  test::FdLeakGuard leaks;
+  EventLoop loop;
+  int before = 0, throws = 0, after = 0;
+  loop.post([&] { ++before; });
+  loop.post([&] {
+    ++throws;
+    throw std::runtime_error("task bug");
+  });
+  EXPECT_THROW(loop.run(), std::runtime_error);
+  loop.post([&] { ++after; });
+  EXPECT_NO_THROW(run_for(loop, 20ms));
+  EXPECT_EQ(before, 1) << "a task of the thrown batch ran again";
+  EXPECT_EQ(throws, 1);
+  EXPECT_EQ(after, 1);
+}
+
 TEST(EventLoop, UnknownBackendThrows) {
   test::FdLeakGuard leaks;
   EXPECT_THROW(EventLoop("kqueue"), std::invalid_argument);

@@ -121,6 +121,24 @@ TEST(WireTest, ContentTypeComesBeforeTheOtherHeaders) {
             "<p>");
 }
 
+// Content-Length is the server's: a handler's own is dropped (it could break the framing),
+// but an answer to HEAD may say how long the GET answer would be.
+TEST(WireTest, HandlersContentLengthCountsOnlyForHead) {
+  Response r(200);
+  r.header("content-length", "999").body("abc");
+  const std::string get = wire(r, false), head = wire(r, true);
+  EXPECT_NE(get.find("Content-Length: 3\r\n"), std::string::npos) << get;
+  EXPECT_EQ(get.find("999"), std::string::npos) << get;
+  EXPECT_NE(head.find("Content-Length: 999\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Content-Length: 3"), std::string::npos) << head;
+}
+
+TEST(WireDeathTest, StatusOutsideThreeDigitsIsAProgrammingError) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(wire(Response(1000)), "100-999");
+  EXPECT_DEATH(wire(Response(-1)), "100-999");
+}
+
 TEST(WireTest, NoContentHasNoContentLengthAndNoBody) {
   Response r(204);
   r.body("ignored");

@@ -172,6 +172,24 @@ TEST_P(TcpClientTest, DestroyingTheClientResetsItsConnection) {
   EXPECT_EQ(server_rec_.closed().error, std::errc::connection_reset);
 }
 
+// The common pattern of dropping the client when its connection closes: the client (and its
+// group's references) go while the connection's own close is still running. ASan and the
+// connection count tell whether anything was used after it was freed, or leaked.
+TEST_P(TcpClientTest, DestroyingTheClientFromItsOwnCloseCallback) {
+  start_server();
+  std::unique_ptr<TcpClient> client;
+  std::weak_ptr<TcpConnection> weak;
+  ConnectionCallbacks cb = client_rec_.callbacks();
+  cb.on_connect = [&](const TcpConnectionPtr& c) { weak = c; };
+  cb.on_close = [&](const TcpConnectionPtr&, const CloseInfo&) { client.reset(); };
+  client = std::make_unique<TcpClient>(loop_, server_address(), cb);
+  client->connect();
+  ASSERT_TRUE(run_until(loop_, [&] { return server_rec_.connects() == 1; }));
+  server_rec_.connection()->close();
+  ASSERT_TRUE(run_until(loop_, [&] { return client == nullptr; }));
+  ASSERT_TRUE(run_until(loop_, [&] { return weak.expired(); })) << "the connection leaked";
+}
+
 TEST_P(TcpClientTest, DestroyingTheClientMidConnectIsClean) {
   start_server();
   int errors = 0;

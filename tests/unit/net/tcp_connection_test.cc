@@ -433,6 +433,52 @@ TEST_P(TcpConnectionTest, PeerSendsAndClosesAtOnce) {
   EXPECT_EQ(rec_.closed().reason, CloseReason::peer) << rec_.closed();
 }
 
+// More than one wake-up's read quota queued in front of the FIN: edge-triggered, the rest
+// is read after a requeue, and its last short read must still be followed by the EOF.
+TEST_P(TcpConnectionTest, PeerFinBehindMoreThanOneReadQuota) {
+  size_t got = 0;
+  int peer_shutdowns = 0;
+  int rcvbuf = 0;
+  ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) {
+    // Room for everything in the server's receive queue: then no later arrival makes a
+    // new edge, and only the requeue can lead the connection to the FIN. (SO_RCVBUF is
+    // capped by net.core.rmem_max; the FORCE variant needs CAP_NET_ADMIN.)
+    int big = 8 << 20;
+    if (::setsockopt(c->fd(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) != 0)
+      ::setsockopt(c->fd(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    socklen_t len = sizeof rcvbuf;
+    ::getsockopt(c->fd(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len);
+  });
+  cb.on_message = [&](const TcpConnectionPtr&, Buffer& in) {
+    got += in.size();
+    in.clear();
+  };
+  cb.on_peer_shutdown = [&](const TcpConnectionPtr& c) {
+    ++peer_shutdowns;
+    c->shutdown();
+  };
+  start(cb);
+  RawClient client(port());
+  ASSERT_TRUE(run_until(loop_, [&] { return rec_.connects() == 1; }));
+  // Fill the kernel's buffers while the loop does not run, then queue the FIN behind it.
+  const std::string block(64 << 10, 'x');
+  size_t sent = 0;
+  for (int i = 0; i < 48; ++i) {  // 3 MiB
+    ssize_t n = ::send(client.fd(), block.data(), block.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  client.shutdown_write();
+  // Past one wake-up's quota (16 reads of up to 128 KiB), all of it already at the server.
+  if (rcvbuf < (6 << 20)) GTEST_SKIP() << "receive buffer of only " << rcvbuf << " bytes";
+  ASSERT_GT(sent, size_t{2} << 20);
+  ASSERT_TRUE(run_until(
+      loop_, [&] { return peer_shutdowns == 1 && rec_.closes() == 1; }, 5s))
+      << "read " << got << " of " << sent << " bytes; peer shutdowns seen: " << peer_shutdowns;
+  EXPECT_EQ(got, sent);
+  EXPECT_EQ(rec_.closed().reason, CloseReason::peer) << rec_.closed();
+}
+
 TEST_P(TcpConnectionTest, PeerHalfCloseWithoutCallbackFlushesThenCloses) {
   start();  // echoes
   auto client = connect();

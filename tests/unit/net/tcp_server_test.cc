@@ -230,6 +230,26 @@ TEST_F(TcpServerTest, DestructorResetsOpenConnections) {
   EXPECT_EQ(client->error, ECONNRESET);
 }
 
+// A server destroyed from inside one of its connections' callbacks: that connection is
+// reset, but not freed under the callback that is still running for it (ASan would see it).
+TEST_F(TcpServerTest, DestroyedFromInsideAConnectionsCallback) {
+  std::weak_ptr<TcpConnection> weak;
+  std::vector<CloseReason> closes;
+  ConnectionCallbacks cb;  // nothing but the server holds the connection
+  cb.on_message = [&](const TcpConnectionPtr& c, Buffer& in) {
+    weak = c;
+    in.clear();
+    server_.reset();
+  };
+  cb.on_close = [&](const TcpConnectionPtr&, const CloseInfo& info) { closes.push_back(info.reason); };
+  start(cb);
+  RawClient client(port());
+  client.send("stop");
+  ASSERT_TRUE(run_until(loop_, [&] { return server_ == nullptr; }));
+  EXPECT_EQ(closes, std::vector<CloseReason>{CloseReason::aborted});
+  ASSERT_TRUE(run_until(loop_, [&] { return weak.expired(); })) << "the connection leaked";
+}
+
 // The server and then its loop go away without the loop running again: nothing may be
 // left behind (no reference cycle between a connection and its group).
 TEST(TcpServerLifetime, ConnectionsAreFreedWhenServerAndLoopGo) {
