@@ -346,6 +346,33 @@ TEST_P(TcpConnectionTest, CloseWithoutLingerFlushesFirst) {
   EXPECT_EQ(rec_.closed().reason, CloseReason::local) << rec_.closed();
 }
 
+// Linger::none, yet bytes wait unread (more than one read takes): closing now would reset
+// the connection and could destroy the answer at the peer, so the connection lingers.
+TEST_P(TcpConnectionTest, CloseWithoutLingerLingersWhenBytesWaitUnread) {
+  bool closed_once = false;
+  ConnectionCallbacks cb = rec_.callbacks();
+  cb.on_message = [&](const TcpConnectionPtr& c, Buffer& in) {
+    in.clear();
+    if (closed_once) return;
+    closed_once = true;
+    c->send("bye");
+    c->close(Linger::none);
+  };
+  start(cb);
+  RawClient client(port());
+  ASSERT_TRUE(run_until(loop_, [&] { return rec_.connects() == 1; }));
+  client.send(pattern(1 << 20));  // far more than one read of the server's takes
+  ASSERT_TRUE(run_until(loop_, [&] {
+    client.pump();
+    return client.eof || client.error != 0;
+  }));
+  EXPECT_EQ(client.error, 0) << std::strerror(client.error) << ": the close was a reset";
+  EXPECT_EQ(client.received, "bye");
+  client.close();
+  ASSERT_TRUE(run_until(loop_, [&] { return rec_.closes() == 1; }));
+  EXPECT_EQ(rec_.closed().reason, CloseReason::local) << rec_.closed();
+}
+
 TEST_P(TcpConnectionTest, CloseGivesUpWaitingForThePeerAtTheDeadline) {
   ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) { c->close(); });
   cb.close_timeout = 100ms;
