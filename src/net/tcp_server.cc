@@ -76,7 +76,7 @@ void TcpServer::start() {
 }
 
 void TcpServer::hand_out(UniqueFd fd) {
-  detail::GroupRef group = groups_[pick_group()];
+  const detail::GroupRef& group = groups_[pick_group()];  // start() takes its own copy
   if (&group->loop == &loop_) {
     if (!TcpConnection::start(group, std::move(fd))) group->accept_failures.add(1);
     return;
