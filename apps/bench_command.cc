@@ -44,7 +44,8 @@ class EchoBench {
       if (f.sources > 1) options.bind_to = net::InetAddress::parse(source(i), 0);
       clients_.push_back(std::make_unique<net::TcpClient>(loop, server, callbacks(i), options));
       clients_.back()->on_connect_error([this](std::error_code ec) {
-        if (errors_++ == 0) std::fprintf(stderr, "reactor bench: connect: %s\n", ec.message().c_str());
+        if (errors_++ == 0)
+          std::fprintf(stderr, "reactor bench: connect: %s\n", ec.message().c_str());
         maybe_start();
       });
     }
@@ -83,8 +84,13 @@ class EchoBench {
     started_ = true;
     std::fprintf(stderr, "reactor bench: %zu connected, %zu failed\n", connected_, errors_);
     using std::chrono::duration_cast;
-    auto secs = [](double s) { return duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
-    loop_.run_after(secs(f_.warmup), [this] { begin_ = Clock::now(); counted_ = true; });
+    auto secs = [](double s) {
+      return duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+    };
+    loop_.run_after(secs(f_.warmup), [this] {
+      begin_ = Clock::now();
+      counted_ = true;
+    });
     loop_.run_after(secs(f_.warmup + f_.duration), [this] {
       end_ = Clock::now();
       counted_ = false;
@@ -105,7 +111,7 @@ class EchoBench {
 
   void on_bytes(const net::TcpConnectionPtr& c, Peer& p, size_t n) {
     if (counted_) bytes_ += n;
-    if (f_.mode == "throughput") {  // refill what came back: the window stays full
+    if (f_.mode == "throughput") {   // refill what came back: the window stays full
       if (counted_) messages_ += n;  // counted in bytes, divided by --size at the end
       p.owed -= std::min(p.owed, n);
       c->send(std::string_view(payload_).substr(0, n));
@@ -129,7 +135,8 @@ class EchoBench {
                    f_.connections);
       return 1;
     }
-    double messages = f_.mode == "throughput" ? double(messages_) / double(f_.size) : double(messages_);
+    double messages =
+        f_.mode == "throughput" ? double(messages_) / double(f_.size) : double(messages_);
     std::printf("mode: %s\nconnections: %zu\nconnected: %zu\nsize: %zu\nseconds: %.3f\n",
                 f_.mode.c_str(), f_.connections, connected_, f_.size, secs);
     std::printf("messages_per_sec: %.0f\nmib_per_sec: %.2f\nerrors: %zu\n", messages / secs,
@@ -137,7 +144,9 @@ class EchoBench {
     if (!latencies_.empty()) {
       std::sort(latencies_.begin(), latencies_.end());
       auto pct = [&](double q) {
-        return double(latencies_[std::min(latencies_.size() - 1, size_t(q * double(latencies_.size())))]) / 1000.0;
+        return double(latencies_[std::min(latencies_.size() - 1,
+                                          size_t(q * double(latencies_.size())))]) /
+               1000.0;
       };
       std::printf("latency_us_p50: %.1f\nlatency_us_p99: %.1f\nlatency_us_p999: %.1f\n", pct(0.5),
                   pct(0.99), pct(0.999));
@@ -161,7 +170,8 @@ class EchoBench {
 int run_bench(const BenchFlags& f) {
   auto server = net::InetAddress::parse(f.host, f.port);
   if (!server) {
-    std::fprintf(stderr, "reactor bench: --host '%s' is not an IPv4/IPv6 address\n", f.host.c_str());
+    std::fprintf(stderr, "reactor bench: --host '%s' is not an IPv4/IPv6 address\n",
+                 f.host.c_str());
     return 2;
   }
   rlimit limit{};  // each connection is a descriptor: take all the kernel allows us
@@ -186,14 +196,25 @@ void add_bench_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--mode", f->mode, "pingpong, throughput or idle")
       ->capture_default_str()
       ->check(CLI::IsMember({"pingpong", "throughput", "idle"}));
-  cmd->add_option("--connections", f->connections)->capture_default_str()->check(CLI::Range(size_t{1}, size_t{1} << 20));
-  cmd->add_option("--size", f->size, "message bytes")->capture_default_str()->check(CLI::Range(size_t{1}, size_t{64} << 20));
+  cmd->add_option("--connections", f->connections)
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  cmd->add_option("--size", f->size, "message bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{64} << 20));
   cmd->add_option("--window", f->window, "throughput mode: bytes in flight per connection")
-      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{64} << 20));
-  cmd->add_option("--duration", f->duration, "seconds measured")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
-  cmd->add_option("--warmup", f->warmup, "seconds before measuring")->capture_default_str()->check(CLI::Range(0.0, 600.0));
-  cmd->add_option("--sources", f->sources, "local addresses 127.0.0.1..N to spread connections over")
-      ->capture_default_str()->check(CLI::Range(size_t{1}, size_t{250}));
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{64} << 20));
+  cmd->add_option("--duration", f->duration, "seconds measured")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--warmup", f->warmup, "seconds before measuring")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 600.0));
+  cmd->add_option("--sources", f->sources,
+                  "local addresses 127.0.0.1..N to spread connections over")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{250}));
   std::vector<std::string> backends(selector_names().begin(), selector_names().end());
   cmd->add_option("--backend", f->backend, "selector backend")->check(CLI::IsMember(backends));
   cmd->callback([&run, f] { run = [f] { return run_bench(*f); }; });

@@ -102,8 +102,8 @@ int run_client(const ClientFlags& flags) {
   StdinForwarder stdin_forwarder(loop, client);
   forwarder = &stdin_forwarder;
   client.on_connect_error([&](std::error_code ec) {
-    std::fprintf(stderr, "reactor client: cannot connect to %s: %s\n",
-                 address->to_string().c_str(), ec.message().c_str());
+    std::fprintf(stderr, "reactor client: cannot connect to %s: %s\n", address->to_string().c_str(),
+                 ec.message().c_str());
     status = 1;
     loop.stop();
   });
@@ -118,7 +118,8 @@ int run_client(const ClientFlags& flags) {
 }  // namespace
 
 void add_client_command(CLI::App& app, std::function<int()>& run) {
-  auto* cmd = app.add_subcommand("client", "interactive line client: stdin to server, server to stdout");
+  auto* cmd =
+      app.add_subcommand("client", "interactive line client: stdin to server, server to stdout");
   auto flags = std::make_shared<ClientFlags>();
   cmd->add_option("host", flags->host, "server address")->required();
   cmd->add_option("port", flags->port, "server port")->required()->check(CLI::Range(1, 65535));

@@ -1,7 +1,6 @@
 #pragma once
 // Each subcommand registers itself on the CLI and, when chosen, sets `run` to its body.
 #include <CLI/CLI.hpp>
-
 #include <functional>
 
 namespace reactor::apps {

@@ -29,8 +29,10 @@ http::Router make_router() {
   });
   router.route("POST", "/echo", [](const http::Request& req, http::Responder r) {
     http::Response res(200);
-    if (auto type = req.header("Content-Type")) res.content_type(std::string(*type));
-    else res.content_type("application/octet-stream");
+    if (auto type = req.header("Content-Type"))
+      res.content_type(std::string(*type));
+    else
+      res.content_type("application/octet-stream");
     r.send(std::move(res.body(std::string(req.body()))));
   });
   return router;
@@ -70,21 +72,28 @@ void add_http_command(CLI::App& app, std::function<int()>& run) {
   add_server_flags(*cmd, f->server, true);
   auto positive = CLI::Range(size_t{1}, size_t{1} << 40);
   cmd->add_option("--max-request-line", f->http.max_request_line, "bytes; longer gets 414")
-      ->capture_default_str()->check(positive);
+      ->capture_default_str()
+      ->check(positive);
   cmd->add_option("--max-header-bytes", f->http.max_header_bytes, "bytes; larger gets 431")
-      ->capture_default_str()->check(positive);
+      ->capture_default_str()
+      ->check(positive);
   cmd->add_option("--max-headers", f->http.max_headers, "header lines; more gets 431")
-      ->capture_default_str()->check(positive);
+      ->capture_default_str()
+      ->check(positive);
   cmd->add_option("--max-body", f->http.max_body, "bytes; larger gets 413")
-      ->capture_default_str()->check(positive);
+      ->capture_default_str()
+      ->check(positive);
   auto millis = CLI::Range(1, 24 * 3600 * 1000);
   cmd->add_option("--header-timeout", f->header_timeout_ms,
                   "ms from a request's first byte to the end of its headers (then 408)")
-      ->capture_default_str()->check(millis);
+      ->capture_default_str()
+      ->check(millis);
   cmd->add_option("--body-timeout", f->body_timeout_ms, "ms between two reads of a body (then 408)")
-      ->capture_default_str()->check(millis);
+      ->capture_default_str()
+      ->check(millis);
   cmd->add_option("--idle-timeout", f->idle_timeout_ms, "ms an idle keep-alive connection lives")
-      ->capture_default_str()->check(millis);
+      ->capture_default_str()
+      ->check(millis);
   cmd->callback([&run, f] {
     run = [f] {
       return serve("http", f->server, [f](EventLoop& loop, const net::InetAddress& address) {

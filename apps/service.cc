@@ -61,8 +61,8 @@ int serve(const char* name, const ServerFlags& flags, const ServiceFactory& make
     std::printf("listening on %s\n", bound.to_string().c_str());
     std::fflush(stdout);
   } catch (const std::system_error& e) {
-    std::fprintf(stderr, "reactor %s: cannot start on %s: %s\n", name,
-                 address->to_string().c_str(), e.code().message().c_str());
+    std::fprintf(stderr, "reactor %s: cannot start on %s: %s\n", name, address->to_string().c_str(),
+                 e.code().message().c_str());
     return 1;
   }
   loop.run();

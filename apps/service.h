@@ -2,7 +2,6 @@
 // The shape every server subcommand shares: common flags, start-up, the one line on
 // stdout, and a graceful stop on SIGINT/SIGTERM.
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <functional>
 #include <memory>

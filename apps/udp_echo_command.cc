@@ -8,7 +8,8 @@ namespace {
 
 class UdpEchoService final : public Service {
  public:
-  UdpEchoService(EventLoop& loop, const net::InetAddress& address) : loop_(loop), address_(address) {}
+  UdpEchoService(EventLoop& loop, const net::InetAddress& address)
+      : loop_(loop), address_(address) {}
 
   net::InetAddress start() override {
     socket_ = std::make_unique<net::UdpSocket>(

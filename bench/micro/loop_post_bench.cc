@@ -68,7 +68,8 @@ void BM_PostCrossThread(benchmark::State& state) {
   const auto producers = static_cast<int>(state.range(0));
   EventLoop loop;
   uint64_t ran = 0;
-  const uint64_t per_batch = static_cast<uint64_t>(kBatch / producers) * static_cast<uint64_t>(producers);
+  const uint64_t per_batch =
+      static_cast<uint64_t>(kBatch / producers) * static_cast<uint64_t>(producers);
   std::atomic<uint64_t> posted{0};
   reactor::Clock::time_point last_ran = reactor::Clock::now();
   StallGuard guard(loop, [&] { return posted.load() > ran && loop.now() - last_ran >= kStalled; });
@@ -91,7 +92,8 @@ void BM_PostCrossThread(benchmark::State& state) {
   }
   if (guard.stalls > 0)
     state.SkipWithError(("lost wake-up: the loop slept with posted tasks queued (" +
-                         std::to_string(guard.stalls) + " guard tick(s) found tasks queued and none run for 100 ms)")
+                         std::to_string(guard.stalls) +
+                         " guard tick(s) found tasks queued and none run for 100 ms)")
                             .c_str());
   else if (ran != state.iterations() * per_batch)
     state.SkipWithError("lost tasks");
@@ -138,7 +140,8 @@ void BM_PostPingPong(benchmark::State& state) {
   other.join();
   if (guard.stalls > 0)
     state.SkipWithError(("lost wake-up: a hop waited on a sleeping loop (" +
-                         std::to_string(guard.stalls) + " guard tick(s) found tasks queued and none run for 100 ms)")
+                         std::to_string(guard.stalls) +
+                         " guard tick(s) found tasks queued and none run for 100 ms)")
                             .c_str());
   state.SetItemsProcessed(static_cast<int64_t>(hops));
 }

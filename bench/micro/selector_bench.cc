@@ -6,11 +6,10 @@
 // Registered per backend: "epoll", "poll", "select" (select refuses descriptors at or
 // past FD_SETSIZE, so the largest n stays well below 1024).
 
+#include <benchmark/benchmark.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <string>
@@ -96,8 +95,12 @@ void BM_Dispatch(benchmark::State& state, std::string backend, Kind kind) {
 const bool kRegistered = [] {
   for (const char* backend : {"epoll", "poll", "select"}) {
     std::string b(backend);
-    benchmark::RegisterBenchmark(("BM_Dispatch/eventfd/" + b).c_str(), BM_Dispatch, b, Kind::eventfd)
-        ->Arg(1)->Arg(16)->Arg(128)->Arg(512);
+    benchmark::RegisterBenchmark(("BM_Dispatch/eventfd/" + b).c_str(), BM_Dispatch, b,
+                                 Kind::eventfd)
+        ->Arg(1)
+        ->Arg(16)
+        ->Arg(128)
+        ->Arg(512);
     benchmark::RegisterBenchmark(("BM_Dispatch/socketpair/" + b).c_str(), BM_Dispatch, b,
                                  Kind::socketpair)
         ->Arg(128);

@@ -79,7 +79,8 @@ void BM_LoopScheduleCancelPairs(benchmark::State& state) {
   uint64_t fired = 0;
   EventLoop loop;
   for (auto _ : state) {
-    for (size_t i = 0; i < kTimers; ++i) loop.cancel(loop.run_after(delays[i], [&fired] { ++fired; }));
+    for (size_t i = 0; i < kTimers; ++i)
+      loop.cancel(loop.run_after(delays[i], [&fired] { ++fired; }));
   }
   benchmark::DoNotOptimize(fired);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kTimers));

@@ -13,8 +13,8 @@ namespace reactor::detail {
 }  // namespace reactor::detail
 
 /// An assertion that stays on in release builds: misuse of the API aborts loudly.
-#define REACTOR_CHECK(cond, message)                                             \
-  do {                                                                           \
-    if (!(cond)) [[unlikely]]                                                    \
-      ::reactor::detail::check_failed(__FILE__, __LINE__, #cond, message);       \
+#define REACTOR_CHECK(cond, message)                                       \
+  do {                                                                     \
+    if (!(cond)) [[unlikely]]                                              \
+      ::reactor::detail::check_failed(__FILE__, __LINE__, #cond, message); \
   } while (0)

@@ -16,8 +16,12 @@ thread_local EventLoop* t_loop = nullptr;
 uint64_t make_token(int fd, uint32_t generation) {
   return (uint64_t{generation} << 32) | static_cast<uint32_t>(fd);
 }
-int token_fd(uint64_t token) { return static_cast<int>(token & 0xffffffffu); }
-uint32_t token_generation(uint64_t token) { return static_cast<uint32_t>(token >> 32); }
+int token_fd(uint64_t token) {
+  return static_cast<int>(token & 0xffffffffu);
+}
+uint32_t token_generation(uint64_t token) {
+  return static_cast<uint32_t>(token >> 32);
+}
 
 }  // namespace
 
@@ -137,7 +141,8 @@ std::error_code EventLoop::watch(int fd, uint32_t interest, Handler& handler) {
   REACTOR_CHECK(fd >= 0, "watch of a negative descriptor");
   // Exactly fd + 1 entries: the vector's capacity still grows geometrically, and the pages
   // of capacity not yet used are never touched, so they cost no memory (RSS).
-  if (static_cast<size_t>(fd) >= registrations_.size()) registrations_.resize(static_cast<size_t>(fd) + 1);
+  if (static_cast<size_t>(fd) >= registrations_.size())
+    registrations_.resize(static_cast<size_t>(fd) + 1);
   Registration& r = registrations_[static_cast<size_t>(fd)];
   REACTOR_CHECK(r.handler == nullptr, "descriptor is already watched");
   if (++next_generation_ == 0) next_generation_ = 1;

@@ -14,7 +14,8 @@ class PollSelector final : public Selector {
  public:
   std::error_code add(int fd, uint32_t interest, uint64_t token) override {
     if (fd < 0) return std::make_error_code(std::errc::bad_file_descriptor);
-    if (static_cast<size_t>(fd) >= slot_of_.size()) slot_of_.resize(static_cast<size_t>(fd) + 1, -1);
+    if (static_cast<size_t>(fd) >= slot_of_.size())
+      slot_of_.resize(static_cast<size_t>(fd) + 1, -1);
     if (slot_of_[static_cast<size_t>(fd)] >= 0) return std::make_error_code(std::errc::file_exists);
     slot_of_[static_cast<size_t>(fd)] = static_cast<int>(fds_.size());
     fds_.push_back({fd, to_poll(interest), 0});
@@ -82,6 +83,8 @@ class PollSelector final : public Selector {
 
 }  // namespace
 
-std::unique_ptr<Selector> make_poll_selector() { return std::make_unique<PollSelector>(); }
+std::unique_ptr<Selector> make_poll_selector() {
+  return std::make_unique<PollSelector>();
+}
 
 }  // namespace reactor::detail

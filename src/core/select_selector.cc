@@ -32,8 +32,14 @@ class SelectSelector final : public Selector {
     if (fd < 0 || fd >= FD_SETSIZE || !entry(fd).watched)
       return std::make_error_code(std::errc::no_such_file_or_directory);
     entry(fd).token = token;
-    if (interest & io::kReadable) FD_SET(fd, &read_); else FD_CLR(fd, &read_);
-    if (interest & io::kWritable) FD_SET(fd, &write_); else FD_CLR(fd, &write_);
+    if (interest & io::kReadable)
+      FD_SET(fd, &read_);
+    else
+      FD_CLR(fd, &read_);
+    if (interest & io::kWritable)
+      FD_SET(fd, &write_);
+    else
+      FD_CLR(fd, &write_);
     return {};
   }
 
@@ -55,7 +61,8 @@ class SelectSelector final : public Selector {
       return;
     }
     for (int fd = 0; fd <= max_fd_ && n > 0; ++fd) {
-      uint32_t events = (FD_ISSET(fd, &r) ? io::kReadable : 0u) | (FD_ISSET(fd, &w) ? io::kWritable : 0u);
+      uint32_t events =
+          (FD_ISSET(fd, &r) ? io::kReadable : 0u) | (FD_ISSET(fd, &w) ? io::kWritable : 0u);
       if (events == 0) continue;
       n -= (events == (io::kReadable | io::kWritable)) ? 2 : 1;
       ready.push_back({events, entry(fd).token});
@@ -78,6 +85,8 @@ class SelectSelector final : public Selector {
 
 }  // namespace
 
-std::unique_ptr<Selector> make_select_selector() { return std::make_unique<SelectSelector>(); }
+std::unique_ptr<Selector> make_select_selector() {
+  return std::make_unique<SelectSelector>();
+}
 
 }  // namespace reactor::detail

@@ -10,7 +10,9 @@ namespace {
 constexpr std::array<std::string_view, 4> kNames = {"epoll", "epoll-et", "poll", "select"};
 }
 
-std::span<const std::string_view> selector_names() { return kNames; }
+std::span<const std::string_view> selector_names() {
+  return kNames;
+}
 
 std::unique_ptr<Selector> make_selector(std::string_view name) {
   if (name.empty() || name == "epoll") return detail::make_epoll_selector(false);

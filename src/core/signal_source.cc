@@ -33,7 +33,8 @@ void SignalSource::add(int signo, std::function<void(int)> callback) {
   if (fd < 0) throw_errno("signalfd");
   if (first) {
     fd_.reset(fd);
-    if (auto ec = loop_.watch(fd, io::kReadable, *this)) throw std::system_error(ec, "watch signalfd");
+    if (auto ec = loop_.watch(fd, io::kReadable, *this))
+      throw std::system_error(ec, "watch signalfd");
   }
 }
 

@@ -19,10 +19,10 @@ void Responder::send(Response response) {
     return;
   }
   EventLoop& loop = connection->loop();
-  loop.post([connection = std::move(connection), sequence = sequence_,
-             response = std::move(response)] {
-    if (auto* s = detail::Session::of(*connection)) s->complete(connection, sequence, response);
-  });
+  loop.post(
+      [connection = std::move(connection), sequence = sequence_, response = std::move(response)] {
+        if (auto* s = detail::Session::of(*connection)) s->complete(connection, sequence, response);
+      });
 }
 
 }  // namespace reactor::http

@@ -8,14 +8,18 @@ struct Server::Shared : detail::SessionConfig {};
 
 namespace {
 
-detail::Session& session(const net::TcpConnectionPtr& c) { return *detail::Session::of(*c); }
+detail::Session& session(const net::TcpConnectionPtr& c) {
+  return *detail::Session::of(*c);
+}
 
 net::ConnectionCallbacks session_callbacks(std::shared_ptr<const detail::SessionConfig> config) {
   net::ConnectionCallbacks cb;
   cb.on_connect = [config](const net::TcpConnectionPtr& c) {
     c->set_context(std::make_unique<detail::Session>(config, c));
   };
-  cb.on_message = [](const net::TcpConnectionPtr& c, net::Buffer& in) { session(c).on_input(c, in); };
+  cb.on_message = [](const net::TcpConnectionPtr& c, net::Buffer& in) {
+    session(c).on_input(c, in);
+  };
   cb.on_peer_shutdown = [](const net::TcpConnectionPtr& c) { session(c).peer_shutdown(c); };
   cb.on_close = [](const net::TcpConnectionPtr& c, const net::CloseInfo&) {
     session(c).closed(c->loop());
@@ -43,7 +47,9 @@ Server::Server(EventLoop& loop, net::InetAddress listen_at, RequestHandler handl
 
 Server::~Server() = default;
 
-void Server::start() { tcp_->start(); }
+void Server::start() {
+  tcp_->start();
+}
 
 void Server::drain(std::chrono::milliseconds deadline, std::function<void()> done) {
   tcp_->drain(deadline, std::move(done),

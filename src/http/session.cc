@@ -135,8 +135,7 @@ void Session::write_ready(const net::TcpConnectionPtr& connection, net::Buffer& 
     pending_.clear();  // nothing after a Connection: close response is ever written
     closing_ = true;
   }
-  if (connection->reading_paused() && pending_.size() < config_->options.max_pipeline &&
-      !closing_)
+  if (connection->reading_paused() && pending_.size() < config_->options.max_pipeline && !closing_)
     connection->resume_reading();
 }
 
@@ -175,7 +174,8 @@ void Session::update_wait(const net::TcpConnectionPtr& connection, bool partial_
   if (closing_) return set_deadline(connection, Wait::none, now);
   if (partial_request && parser_.headers_done())
     return set_deadline(connection, Wait::body, now + o.body_timeout);
-  if (partial_request) return set_deadline(connection, Wait::header, request_start_ + o.header_timeout);
+  if (partial_request)
+    return set_deadline(connection, Wait::header, request_start_ + o.header_timeout);
   if (pending_.empty()) return set_deadline(connection, Wait::idle, now + o.idle_timeout);
   set_deadline(connection, Wait::none, now);  // the handler is working: its business
 }

@@ -31,7 +31,8 @@ class Session final : public net::ConnectionContext {
 
   void on_input(const net::TcpConnectionPtr& connection, net::Buffer& input);
   /// A response for request `sequence` is ready (from Responder::send).
-  void complete(const net::TcpConnectionPtr& connection, uint64_t sequence, const Response& response);
+  void complete(const net::TcpConnectionPtr& connection, uint64_t sequence,
+                const Response& response);
   /// Server drain: close now if idle, else after the responses in flight.
   void drain(const net::TcpConnectionPtr& connection);
   /// The client half-closed: answer what it asked, then close.
@@ -71,7 +72,7 @@ class Session final : public net::ConnectionContext {
   TimerId timer_;
   Wait wait_ = Wait::none;
   bool in_batch_ = false;
-  bool closing_ = false;      // a Connection: close response is queued: ignore more input
+  bool closing_ = false;        // a Connection: close response is queued: ignore more input
   bool client_closed_ = false;  // ... and the client asked for it: no need to linger
   bool draining_ = false;
   bool continue_sent_ = false;

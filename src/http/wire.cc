@@ -94,7 +94,8 @@ void write_response(net::Buffer& out, const Response& response, bool head,
   }
   if (!bodiless) {
     p = put(p, kContentLength);
-    p = head && !length_given.empty() ? put(p, length_given) : put_number(p, response.body().size());
+    p = head && !length_given.empty() ? put(p, length_given)
+                                      : put_number(p, response.body().size());
     p = put(p, "\r\n");
   }
   p = put(p, connection_line);

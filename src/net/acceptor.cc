@@ -14,7 +14,9 @@ namespace {
 constexpr int kAcceptQuota = 64;
 constexpr auto kExhaustedPause = std::chrono::milliseconds(100);
 
-UniqueFd open_spare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+UniqueFd open_spare() {
+  return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
 }  // namespace
 
 Acceptor::Acceptor(EventLoop& loop, UniqueFd listen_fd, Counter& failures, OnAccept on_accept)
@@ -72,7 +74,8 @@ void Acceptor::on_exhausted(int error) {
   auto now = Clock::now();
   if (now - last_log_ >= std::chrono::seconds(1)) {
     last_log_ = now;
-    std::fprintf(stderr, "reactor: accept: %s; pausing accepts for %lld ms (%llu failures so far)\n",
+    std::fprintf(stderr,
+                 "reactor: accept: %s; pausing accepts for %lld ms (%llu failures so far)\n",
                  std::strerror(error), static_cast<long long>(kExhaustedPause.count()),
                  static_cast<unsigned long long>(failures_.get()));
   }

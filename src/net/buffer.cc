@@ -13,14 +13,18 @@ constexpr size_t kMinCapacity = 1024;
 constexpr size_t kMaxCapacity = UINT32_MAX;
 }  // namespace
 
-Buffer::Buffer(Buffer&& other) noexcept { swap(other); }
+Buffer::Buffer(Buffer&& other) noexcept {
+  swap(other);
+}
 
 Buffer& Buffer::operator=(Buffer&& other) noexcept {
   Buffer(std::move(other)).swap(*this);
   return *this;
 }
 
-Buffer::~Buffer() { std::free(data_); }
+Buffer::~Buffer() {
+  std::free(data_);
+}
 
 void Buffer::swap(Buffer& other) noexcept {
   std::swap(data_, other.data_);

@@ -15,8 +15,12 @@ namespace reactor::net::detail {
 /// enough and avoids a locked read-modify-write on every message.
 class Counter {
  public:
-  void add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void sub(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void add(uint64_t n) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(uint64_t n) {
+    v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 
  private:
@@ -67,8 +71,8 @@ struct ConnectionGroup {
   }
 
   ConnectionStats stats() const {
-    return {open.get(), accepted.get(), bytes_read.get(), bytes_written.get(),
-            accept_failures.get(), loop.stats().events};
+    return {open.get(),          accepted.get(),        bytes_read.get(),
+            bytes_written.get(), accept_failures.get(), loop.stats().events};
   }
 
   EventLoop& loop;

@@ -8,7 +8,8 @@ namespace reactor::net {
 
 std::optional<InetAddress> InetAddress::parse(std::string_view host, uint16_t port) {
   if (host == "localhost") return loopback_ipv4(port);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   std::string text(host);
   InetAddress a;
   std::memset(&a.storage_, 0, sizeof a.storage_);

@@ -9,7 +9,9 @@ namespace reactor::net {
 LoopPool::LoopPool(size_t threads, std::string backend)
     : threads_(threads), backend_(std::move(backend)) {}
 
-LoopPool::~LoopPool() { stop(); }
+LoopPool::~LoopPool() {
+  stop();
+}
 
 void LoopPool::start() {
   REACTOR_CHECK(workers_.empty(), "LoopPool started twice");

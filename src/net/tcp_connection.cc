@@ -49,10 +49,18 @@ TcpConnection::~TcpConnection() {
   if (state_ != State::closed && fd_) group_->loop.unwatch(fd_.get());
 }
 
-EventLoop& TcpConnection::loop() const { return group_->loop; }
-InetAddress TcpConnection::local_address() const { return detail::local_address(fd_.get()); }
-InetAddress TcpConnection::peer_address() const { return detail::peer_address(fd_.get()); }
-size_t TcpConnection::pending_output() const { return io_ ? io_->output.size() : 0; }
+EventLoop& TcpConnection::loop() const {
+  return group_->loop;
+}
+InetAddress TcpConnection::local_address() const {
+  return detail::local_address(fd_.get());
+}
+InetAddress TcpConnection::peer_address() const {
+  return detail::peer_address(fd_.get());
+}
+size_t TcpConnection::pending_output() const {
+  return io_ ? io_->output.size() : 0;
+}
 
 detail::ConnectionIo& TcpConnection::io() {
   if (!io_) io_ = std::make_unique<detail::ConnectionIo>();
@@ -69,7 +77,9 @@ void TcpConnection::set_context(std::unique_ptr<ConnectionContext> context) {
   maybe_release_io();
 }
 
-ConnectionContext* TcpConnection::context_base() const { return io_ ? io_->context.get() : nullptr; }
+ConnectionContext* TcpConnection::context_base() const {
+  return io_ ? io_->context.get() : nullptr;
+}
 
 void TcpConnection::update_interest() {
   if (state_ == State::closed) return;
@@ -111,7 +121,7 @@ void TcpConnection::handle_read(uint32_t ready) {
       if (got > direct) target.append(t_spill, got - direct);
       deliver(target);
       if (state_ == State::closed || flags_ & kPaused) return;  // paused: resume re-arms
-      if (got < asked && !eof_queued) return;                    // a short read: drained
+      if (got < asked && !eof_queued) return;                   // a short read: drained
       continue;
     }
     if (n == 0) return handle_peer_eof();

@@ -18,17 +18,13 @@ struct TcpServer::DrainState {
 
 TcpServer::TcpServer(EventLoop& loop, InetAddress listen_at, ConnectionCallbacks callbacks,
                      TcpServerOptions options)
-    : loop_(loop),
-      address_(listen_at),
-      callbacks_(std::move(callbacks)),
-      options_(options) {}
+    : loop_(loop), address_(listen_at), callbacks_(std::move(callbacks)), options_(options) {}
 
 TcpServer::~TcpServer() {
   if (!started_) return;
   if (drain_) loop_.cancel(drain_->deadline);
   for (auto& acceptor : acceptors_) run_on(acceptor->loop(), [&] { acceptor.reset(); });
-  for (auto& g : groups_)
-    run_on(g->loop, [&] { g->abort_all(); });
+  for (auto& g : groups_) run_on(g->loop, [&] { g->abort_all(); });
   if (pool_) pool_->stop();
 }
 
@@ -107,7 +103,8 @@ void TcpServer::drain(std::chrono::milliseconds deadline, std::function<void()> 
   loop_.assert_in_loop_thread();
   stop_accepting();
   if (!tell) tell = [](const TcpConnectionPtr& c) { c->close(); };
-  auto state = std::make_shared<DrainState>(DrainState{&loop_, groups_.size(), std::move(done), {}});
+  auto state =
+      std::make_shared<DrainState>(DrainState{&loop_, groups_.size(), std::move(done), {}});
   drain_ = state;
   auto groups = groups_;
   state->deadline = loop_.run_after(deadline, [groups] {

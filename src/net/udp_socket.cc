@@ -14,14 +14,16 @@ thread_local char t_datagram[kMaxDatagram];
 
 ssize_t send_datagram(int fd, std::string_view data, const InetAddress& to) {
   for (;;) {
-    ssize_t n = ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, to.sockaddr_ptr(), to.length());
+    ssize_t n =
+        ::sendto(fd, data.data(), data.size(), MSG_NOSIGNAL, to.sockaddr_ptr(), to.length());
     if (n >= 0 || errno != EINTR) return n;
   }
 }
 }  // namespace
 
 UdpSocket::UdpSocket(EventLoop& loop, InetAddress bind_at, OnDatagram on_datagram)
-    : loop_(loop), fd_(detail::make_socket(bind_at.family(), SOCK_DGRAM)),
+    : loop_(loop),
+      fd_(detail::make_socket(bind_at.family(), SOCK_DGRAM)),
       on_datagram_(std::move(on_datagram)) {
   if (::bind(fd_.get(), bind_at.sockaddr_ptr(), bind_at.length()) < 0)
     throw std::system_error(detail::last_error(), "bind " + bind_at.to_string());
@@ -29,7 +31,9 @@ UdpSocket::UdpSocket(EventLoop& loop, InetAddress bind_at, OnDatagram on_datagra
   if (auto ec = loop_.watch(fd_.get(), io::kReadable, *this)) throw std::system_error(ec, "watch");
 }
 
-UdpSocket::~UdpSocket() { loop_.unwatch(fd_.get()); }
+UdpSocket::~UdpSocket() {
+  loop_.unwatch(fd_.get());
+}
 
 std::error_code UdpSocket::send_to(std::string_view data, const InetAddress& to) {
   if (queue_.empty()) {

@@ -8,7 +8,7 @@ enum class Errc {
   fd_beyond_select_limit = 1,  ///< the select backend cannot watch descriptors >= FD_SETSIZE
   close_timed_out,             ///< close() could not flush its output before the deadline
   connect_timed_out,
-  output_limit_exceeded,       ///< a peer did not read and its output passed the hard limit
+  output_limit_exceeded,  ///< a peer did not read and its output passed the hard limit
 };
 
 const std::error_category& reactor_category() noexcept;

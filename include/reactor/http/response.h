@@ -8,8 +8,8 @@ namespace reactor::http {
 
 /// A response under construction: status (100-999), Content-Type, other headers and body.
 /// The server adds Date, Content-Length (a handler's own counts only in an answer to HEAD)
-/// and Connection itself; a HEAD request gets the same headers, no body. Content-Type has a place of its own, so that the common response (a short type
-/// and body) allocates nothing.
+/// and Connection itself; a HEAD request gets the same headers, no body. Content-Type has a place
+/// of its own, so that the common response (a short type and body) allocates nothing.
 class Response {
  public:
   explicit Response(int status = 200) : status_(status) {}

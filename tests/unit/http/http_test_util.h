@@ -61,7 +61,8 @@ inline ParseResult take_reply(std::string& in, Reply& out, bool head = false) {
   if (std::from_chars(status_line.data() + 9, status_line.data() + 12, r.status).ec != std::errc{})
     return ParseResult::error;
   r.reason = std::string(status_line.substr(13));
-  std::string_view rest = eol == std::string_view::npos ? std::string_view{} : block.substr(eol + 2);
+  std::string_view rest =
+      eol == std::string_view::npos ? std::string_view{} : block.substr(eol + 2);
   while (!rest.empty()) {
     size_t next = rest.find("\r\n");
     std::string_view line = rest.substr(0, next);
@@ -184,8 +185,8 @@ class ServerFixture {
 
   /// Runs the loop until `n` more responses arrived on `c` (appended to `out`) or the
   /// deadline; false on a timeout or a malformed response. `heads[i]` marks HEAD answers.
-  bool replies(RawClient& c, size_t n, std::vector<Reply>& out,
-               std::vector<bool> heads = {}, std::chrono::milliseconds timeout = 10s) {
+  bool replies(RawClient& c, size_t n, std::vector<Reply>& out, std::vector<bool> heads = {},
+               std::chrono::milliseconds timeout = 10s) {
     const size_t want = out.size() + n;
     bool bad = false;
     run_until(

@@ -70,8 +70,8 @@ TEST_F(RouterDispatchTest, ExactBeatsPrefixWhateverTheOrder) {
 TEST_F(RouterDispatchTest, LongestPrefixWinsWhateverTheOrder) {
   for (bool longest_first : {false, true}) {
     Router router;
-    std::vector<std::pair<std::string, std::string>> routes = {{"/", "root"}, {"/api", "api"},
-                                                               {"/api/v1", "v1"}};
+    std::vector<std::pair<std::string, std::string>> routes = {
+        {"/", "root"}, {"/api", "api"}, {"/api/v1", "v1"}};
     if (longest_first) std::reverse(routes.begin(), routes.end());
     for (const auto& [prefix, name] : routes) router.route_prefix("GET", prefix, named(name));
     router_ = std::move(router);

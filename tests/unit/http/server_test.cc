@@ -48,7 +48,8 @@ class ServerTest : public ::testing::Test {
   /// A handler that keeps every Responder (with its target) for the test to answer.
   RequestHandler holding() {
     return [this](const Request& r, Responder responder) {
-      held_.emplace_back(std::string(r.target()), std::make_unique<Responder>(std::move(responder)));
+      held_.emplace_back(std::string(r.target()),
+                         std::make_unique<Responder>(std::move(responder)));
     };
   }
   std::vector<Reply> replies(test::RawClient& c, size_t n) {
@@ -228,7 +229,8 @@ TEST_F(ServerTest, ResponderOutlivingTheServerIsHarmless) {
 TEST_F(ServerTest, ConnectionCloseRequestIsAnsweredThenClosed) {
   f_.start(echo_target);
   auto c = f_.connect();
-  c->send(wire_request("GET", "/bye", std::nullopt, "Connection: close\r\n") + wire_request("GET", "/x"));
+  c->send(wire_request("GET", "/bye", std::nullopt, "Connection: close\r\n") +
+          wire_request("GET", "/x"));
   auto got = replies(*c, 1);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].header("Connection"), "close");
@@ -411,7 +413,8 @@ TEST_F(ServerTest, DrainClosesIdleConnectionsAtOnceAndReportsDone) {
   EXPECT_TRUE(f_.closed_by_server(*b, 2s));
   a->close();
   b->close();
-  EXPECT_TRUE(run_until(f_.loop(), [&] { return done > 0; }, 3s));
+  EXPECT_TRUE(run_until(
+      f_.loop(), [&] { return done > 0; }, 3s));
   EXPECT_LT(Clock::now() - start, 3s);
   run_for(f_.loop(), 10ms);
   EXPECT_EQ(done, 1);
@@ -448,7 +451,8 @@ TEST_F(ServerTest, DrainDeadlineResetsWhatIsLeft) {
   int done = 0;
   const auto start = Clock::now();
   f_.server().drain(50ms, [&] { ++done; });
-  EXPECT_TRUE(run_until(f_.loop(), [&] { return done == 1; }, 5s));
+  EXPECT_TRUE(run_until(
+      f_.loop(), [&] { return done == 1; }, 5s));
   EXPECT_GE(Clock::now() - start, 45ms);
   EXPECT_TRUE(f_.closed_by_server(*c, 2s));
   held_[0].second->send(Response::text(200, "after the reset"));
@@ -486,7 +490,8 @@ TEST_F(ServerThreadsTest, ReverseOrderFromAnotherThreadIsWrittenInRequestOrder) 
   c->send(pipelined(20));
   ASSERT_TRUE(run_until(f_.loop(), [&] { return held_.size() == 20; }));
   worker.post([&] {
-    for (size_t i = held_.size(); i-- > 0;) held_[i].second->send(Response::text(200, held_[i].first));
+    for (size_t i = held_.size(); i-- > 0;)
+      held_[i].second->send(Response::text(200, held_[i].first));
   });
   auto got = replies(*c, 20);
   ASSERT_EQ(got.size(), 20u);
@@ -532,7 +537,9 @@ TEST_F(ServerThreadsTest, ManyConnectionsOnSeveralLoopsAnsweredFromWorkers) {
       [&](const Request& r, Responder responder) {
         auto shared = std::make_shared<Responder>(std::move(responder));
         test::Worker& w = next++ % 2 == 0 ? worker_a : worker_b;
-        w.post([shared, target = std::string(r.target())] { shared->send(Response::text(200, target)); });
+        w.post([shared, target = std::string(r.target())] {
+          shared->send(Response::text(200, target));
+        });
       },
       options);
   constexpr int kClients = 12, kRounds = 200;
@@ -553,10 +560,12 @@ TEST_F(ServerThreadsTest, ManyConnectionsOnSeveralLoopsAnsweredFromWorkers) {
     // The base loop does nothing for these connections: wait off any loop, with a deadline.
     for (int i = 0; i < kClients; ++i) {
       Reply r;
-      bool ok = test::wait_until([&] {
-        clients[i]->pump();
-        return test::take_reply(clients[i]->received, r) == test::ParseResult::complete;
-      }, 10s);
+      bool ok = test::wait_until(
+          [&] {
+            clients[i]->pump();
+            return test::take_reply(clients[i]->received, r) == test::ParseResult::complete;
+          },
+          10s);
       ASSERT_TRUE(ok) << "client " << i << " round " << round << ": no answer";
       EXPECT_EQ(r.body, "/c" + std::to_string(i) + "-" + std::to_string(round));
     }

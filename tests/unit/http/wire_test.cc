@@ -17,7 +17,8 @@ using test::ParseResult;
 using test::Reply;
 using test::take_reply;
 
-std::string wire(const Response& r, bool head = false, ConnectionHeader c = ConnectionHeader::none) {
+std::string wire(const Response& r, bool head = false,
+                 ConnectionHeader c = ConnectionHeader::none) {
   net::Buffer out;
   write_response(out, r, head, c);
   return std::string(out.view());

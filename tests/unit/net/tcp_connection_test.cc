@@ -335,7 +335,8 @@ TEST_P(TcpConnectionTest, CloseWithoutLingerFlushesFirst) {
   start(cb);
   RawClient client(port());
   ASSERT_TRUE(run_until(
-      loop_, [&] {
+      loop_,
+      [&] {
         client.pump();
         return client.eof || client.error != 0;
       },

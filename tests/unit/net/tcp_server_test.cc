@@ -241,7 +241,9 @@ TEST_F(TcpServerTest, DestroyedFromInsideAConnectionsCallback) {
     in.clear();
     server_.reset();
   };
-  cb.on_close = [&](const TcpConnectionPtr&, const CloseInfo& info) { closes.push_back(info.reason); };
+  cb.on_close = [&](const TcpConnectionPtr&, const CloseInfo& info) {
+    closes.push_back(info.reason);
+  };
   start(cb);
   RawClient client(port());
   client.send("stop");
