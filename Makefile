@@ -4,16 +4,20 @@ WERROR    ?= $(if $(CI),ON,OFF)
 CMAKE_ARGS = -DREACTOR_WERROR=$(WERROR)
 CTEST      = ctest --output-on-failure -j $(JOBS) --timeout 300
 
-.PHONY: setup build run test test-release test-asan test-tsan test-install test-fuzz bench format clean
+.PHONY: setup configure build run test test-release test-asan test-tsan test-install test-fuzz bench format clean
 
 setup:
 	@scripts/setup.sh
 
-build: setup
+configure: setup
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) >/dev/null
+
+build: configure
 	cmake --build build -j $(JOBS)
 
-run: build
+# A newcomer's first start builds only what it runs: the library and the program.
+run: configure
+	cmake --build build -j $(JOBS) --target reactor_cli
 	./build/bin/reactor http --host 127.0.0.1 --port 8080
 
 # Every test: optimised build, ASan+UBSan over everything, TSan over the threaded parts,

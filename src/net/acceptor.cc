@@ -4,10 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "net/socket_ops.h"
+#include "reactor/core/log.h"
 
 namespace reactor::net::detail {
 namespace {
@@ -74,10 +75,9 @@ void Acceptor::on_exhausted(int error) {
   auto now = Clock::now();
   if (now - last_log_ >= std::chrono::seconds(1)) {
     last_log_ = now;
-    std::fprintf(stderr,
-                 "reactor: accept: %s; pausing accepts for %lld ms (%llu failures so far)\n",
-                 std::strerror(error), static_cast<long long>(kExhaustedPause.count()),
-                 static_cast<unsigned long long>(failures_.get()));
+    log(LogLevel::warning, "accept: " + std::string(std::strerror(error)) + "; pausing accepts for " +
+                               std::to_string(kExhaustedPause.count()) + " ms (" +
+                               std::to_string(failures_.get()) + " failures so far)");
   }
   loop_.set_interest(listen_fd_.get(), 0);
   resume_timer_ = loop_.run_after(kExhaustedPause, [this] {
