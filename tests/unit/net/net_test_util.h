@@ -128,6 +128,25 @@ inline std::ostream& operator<<(std::ostream& os, const Recorder::Closed& c) {
   return os << reason_name(c.reason) << " (" << c.error.message() << ", unsent " << c.unsent << ")";
 }
 
+/// Caps `fd`'s kernel send or receive buffer (`option`: SO_SNDBUF or SO_RCVBUF) and returns
+/// the size granted (Linux doubles the request for its bookkeeping). Setting either also
+/// turns that buffer's auto-tuning off, so how much of a transfer the kernel absorbs no
+/// longer depends on the host's tcp_wmem / tcp_rmem. Call it before any data flows.
+inline size_t cap_kernel_buffer(int fd, int option, int bytes = 32 << 10) {
+  EXPECT_EQ(::setsockopt(fd, SOL_SOCKET, option, &bytes, sizeof bytes), 0) << std::strerror(errno);
+  int granted = 0;
+  socklen_t len = sizeof granted;
+  EXPECT_EQ(::getsockopt(fd, SOL_SOCKET, option, &granted, &len), 0) << std::strerror(errno);
+  return static_cast<size_t>(granted);
+}
+
+/// The most a one-way transfer can leave in the kernel when the sender's SO_SNDBUF and the
+/// receiver's SO_RCVBUF were capped (granted sizes given): both buffers, plus one receive
+/// window the receiver may have announced before its cap (64 KiB, the largest unscaled one).
+inline size_t kernel_share(size_t sndbuf, size_t rcvbuf) {
+  return sndbuf + rcvbuf + (64 << 10);
+}
+
 /// A string of `n` bytes whose content depends on the position, so reordering shows.
 inline std::string pattern(size_t n) {
   std::string s(n, '\0');

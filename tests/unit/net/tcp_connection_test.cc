@@ -124,14 +124,16 @@ TEST_P(TcpConnectionTest, AddressesAreTheSocketsOwn) {
 TEST_P(TcpConnectionTest, LargeTransferToASlowReaderArrivesWhole) {
   const std::string payload = pattern(8 << 20);
   int write_completes = 0, high_water = 0;
+  size_t sndbuf = 0;
   ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) {
+    sndbuf = test::cap_kernel_buffer(c->fd(), SO_SNDBUF);
     // In pieces of varying size, so that partial writes split them anywhere.
     size_t piece = 1000;
     for (size_t at = 0; at < payload.size(); at += piece) {
       piece = std::min(piece * 3 % 200'000 + 1, payload.size() - at);
       c->send(std::string_view(payload).substr(at, piece));
     }
-    EXPECT_GT(c->pending_output(), 0u) << "the kernel took 8 MiB at once?";
+    EXPECT_GT(c->pending_output(), 0u) << "the kernel took 8 MiB at once";
   });
   cb.on_write_complete = [&](const TcpConnectionPtr&) { ++write_completes; };
   cb.on_high_water = [&](const TcpConnectionPtr&, size_t pending) {
@@ -140,6 +142,7 @@ TEST_P(TcpConnectionTest, LargeTransferToASlowReaderArrivesWhole) {
   };
   start(cb);
   RawClient client(port());
+  const size_t rcvbuf = test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   // 64 KiB per millisecond at most: the server must wait for the reader many times.
   ASSERT_TRUE(run_until(
       loop_,
@@ -153,14 +156,18 @@ TEST_P(TcpConnectionTest, LargeTransferToASlowReaderArrivesWhole) {
   ASSERT_TRUE(run_until(loop_, [&] { return write_completes >= 1; }));
   EXPECT_EQ(high_water, 1);
   EXPECT_EQ(rec_.connection()->pending_output(), 0u);
+  EXPECT_LT(test::kernel_share(sndbuf, rcvbuf) + (1 << 20), payload.size());
 }
 
 TEST_P(TcpConnectionTest, HighAndLowWaterCallbacks) {
   std::vector<std::string> events;
-  size_t reported_pending = 0;
+  size_t reported_pending = 0, sndbuf = 0;
   ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) {
+    // Bounded kernel buffers at both ends (see below): 4 MiB is then well past what the
+    // kernel can take, whatever the host's auto-tuning would allow.
+    sndbuf = test::cap_kernel_buffer(c->fd(), SO_SNDBUF);
     const std::string chunk = pattern(32 << 10);
-    for (int i = 0; i < 128; ++i) c->send(chunk);  // 4 MiB: well past what the kernel takes
+    for (int i = 0; i < 128; ++i) c->send(chunk);
   });
   cb.high_water_mark = 64 << 10;
   cb.low_water_mark = 16 << 10;
@@ -175,7 +182,9 @@ TEST_P(TcpConnectionTest, HighAndLowWaterCallbacks) {
   };
   start(cb);
   RawClient client(port());
+  const size_t rcvbuf = test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   ASSERT_TRUE(run_until(loop_, [&] { return !events.empty(); }));
+  ASSERT_LT(test::kernel_share(sndbuf, rcvbuf) + (64 << 10), size_t{4} << 20);
   EXPECT_EQ(events, std::vector<std::string>{"high"});
   EXPECT_GE(reported_pending, size_t{64} << 10);
   ASSERT_TRUE(run_until(loop_, [&] {
@@ -190,8 +199,7 @@ TEST_P(TcpConnectionTest, PauseReadingStopsDeliveryUntilResume) {
   size_t received = 0;
   ConnectionCallbacks cb = rec_.callbacks_then([](const TcpConnectionPtr& c) {
     // A receive queue larger than one read, so that more than one read's worth waits.
-    int size = 1 << 20;
-    ::setsockopt(c->fd(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    test::cap_kernel_buffer(c->fd(), SO_RCVBUF, 256 << 10);
   });
   cb.on_message = [&](const TcpConnectionPtr& c, Buffer& in) {
     ++messages;
@@ -328,12 +336,16 @@ TEST_P(TcpConnectionTest, CloseWithoutLingerFinishesWithoutThePeersFin) {
 // large answer to a slow reader arrives whole.
 TEST_P(TcpConnectionTest, CloseWithoutLingerFlushesFirst) {
   const std::string big = pattern(4 << 20);
+  size_t queued = 0;
   ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) {
+    test::cap_kernel_buffer(c->fd(), SO_SNDBUF);
     c->send(big);
+    queued = c->pending_output();
     c->close(Linger::none);
   });
   start(cb);
   RawClient client(port());
+  test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   ASSERT_TRUE(run_until(
       loop_,
       [&] {
@@ -343,6 +355,7 @@ TEST_P(TcpConnectionTest, CloseWithoutLingerFlushesFirst) {
       20s));
   EXPECT_EQ(client.error, 0) << std::strerror(client.error);
   EXPECT_TRUE(client.received == big) << client.received.size() << " of " << big.size();
+  EXPECT_GT(queued, 0u) << "nothing was left to flush: the test proves nothing";
   ASSERT_TRUE(run_until(loop_, [&] { return rec_.closes() == 1; }));
   EXPECT_EQ(rec_.closed().reason, CloseReason::local) << rec_.closed();
 }
@@ -351,7 +364,11 @@ TEST_P(TcpConnectionTest, CloseWithoutLingerFlushesFirst) {
 // the connection and could destroy the answer at the peer, so the connection lingers.
 TEST_P(TcpConnectionTest, CloseWithoutLingerLingersWhenBytesWaitUnread) {
   bool closed_once = false;
-  ConnectionCallbacks cb = rec_.callbacks();
+  ConnectionCallbacks cb = rec_.callbacks_then([](const TcpConnectionPtr& c) {
+    // A receive queue of its own size (not the host's tcp_rmem default), larger than one
+    // read of the server's (64 KiB), so bytes are left waiting after the first.
+    test::cap_kernel_buffer(c->fd(), SO_RCVBUF, 256 << 10);
+  });
   cb.on_message = [&](const TcpConnectionPtr& c, Buffer& in) {
     in.clear();
     if (closed_once) return;
@@ -387,12 +404,14 @@ TEST_P(TcpConnectionTest, CloseGivesUpWaitingForThePeerAtTheDeadline) {
 
 TEST_P(TcpConnectionTest, CloseTimesOutWhenThePeerNeverReads) {
   ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) {
-    c->send(pattern(16 << 20));
+    test::cap_kernel_buffer(c->fd(), SO_SNDBUF);
+    c->send(pattern(4 << 20));  // far more than the capped buffers hold
     c->close();
   });
   cb.close_timeout = 100ms;
   start(cb);
   RawClient client(port());  // never reads
+  test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   ASSERT_TRUE(run_until(
       loop_, [&] { return rec_.closes() == 1; }, 5s));
   EXPECT_EQ(rec_.closed().reason, CloseReason::timeout) << rec_.closed();
@@ -407,12 +426,14 @@ TEST_P(TcpConnectionTest, CloseTimesOutWhenThePeerNeverReads) {
 
 TEST_P(TcpConnectionTest, AbortReportsAbortedAndResetsThePeer) {
   ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) {
-    c->send(pattern(16 << 20));
+    test::cap_kernel_buffer(c->fd(), SO_SNDBUF);
+    c->send(pattern(4 << 20));  // far more than the capped buffers hold
     c->abort();
     EXPECT_FALSE(c->connected());
   });
   start(cb);
   RawClient client(port());
+  test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   ASSERT_TRUE(run_until(loop_, [&] { return rec_.closes() == 1; }));
   EXPECT_EQ(rec_.closed().reason, CloseReason::aborted) << rec_.closed();
   EXPECT_GT(rec_.closed().unsent, 0u) << "discarded output is counted";

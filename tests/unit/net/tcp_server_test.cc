@@ -198,23 +198,27 @@ TEST_F(TcpServerTest, DrainWithoutConnectionsIsDoneAtOnce) {
 }
 
 TEST_F(TcpServerTest, DrainDeadlineResetsAPeerThatNeverReads) {
-  start(rec_.callbacks_then([](const TcpConnectionPtr& c) { c->send(pattern(16 << 20)); }));
-  auto client = connect();  // never reads
+  ConnectionCallbacks cb = rec_.callbacks_then([](const TcpConnectionPtr& c) {
+    test::cap_kernel_buffer(c->fd(), SO_SNDBUF);
+    c->send(pattern(4 << 20));  // far more than the capped buffers hold
+  });
+  cb.close_timeout = 1h;  // so only the drain's deadline can end the connection
+  start(cb);
+  RawClient client(port());  // never reads
+  test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
+  ASSERT_TRUE(run_until(loop_, [&] { return rec_.connects() == 1; }));
+  ASSERT_GT(rec_.connection()->pending_output(), 0u);
   int done = 0;
-  const auto began = Clock::now();
   server_->drain(100ms, [&] { ++done; });
-  ASSERT_TRUE(run_until(
-      loop_, [&] { return done == 1; }, 5s));
-  EXPECT_LT(Clock::now() - began, 2s) << "the deadline, not close_timeout, ended it";
+  ASSERT_TRUE(run_until(loop_, [&] { return done == 1; }));
   ASSERT_EQ(rec_.closes(), 1u);
-  const auto reason = rec_.closed().reason;
-  EXPECT_TRUE(reason == CloseReason::aborted || reason == CloseReason::timeout) << rec_.closed();
+  EXPECT_EQ(rec_.closed().reason, CloseReason::aborted) << rec_.closed();
   EXPECT_GT(rec_.closed().unsent, 0u);
   ASSERT_TRUE(run_until(loop_, [&] {
-    client->pump();
-    return client->error != 0 || client->eof;
+    client.pump();
+    return client.error != 0 || client.eof;
   }));
-  EXPECT_EQ(client->error, ECONNRESET);
+  EXPECT_EQ(client.error, ECONNRESET);
 }
 
 TEST_F(TcpServerTest, DestructorResetsOpenConnections) {
@@ -408,23 +412,22 @@ TEST_F(TcpServerTest, WaitingBacklogIsRejectedInOneGoWhenOutOfDescriptors) {
       waiting.push_back(std::make_unique<RawClient>(port));
       ASSERT_TRUE(waiting.back()->connected());
     }
-    const auto began = Clock::now();
-    const bool all_ended = run_until(
-        loop_,
-        [&] {
-          size_t ended = 0;
-          for (auto& c : waiting) {
-            c->pump();
-            if (c->eof || c->error != 0) ++ended;
-          }
-          return ended == kWaiting;
-        },
-        3s);
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began);
+    // All of them wait in the backlog before the loop first runs, so the first failures
+    // the server reports must already cover every one: rejecting one per pause would show
+    // a count of one or two first. (A count, not a clock: the machine may be slow.)
+    uint64_t first_failures = 0;
+    const bool all_ended = run_until(loop_, [&] {
+      if (first_failures == 0) first_failures = server_->stats()[0].accept_failures;
+      size_t ended = 0;
+      for (auto& c : waiting) {
+        c->pump();
+        if (c->eof || c->error != 0) ++ended;
+      }
+      return ended == kWaiting;
+    });
     fillers.clear();
     ASSERT_TRUE(all_ended);
-    EXPECT_LT(took, 300ms) << "bug: rejected one waiting connection per pause (took "
-                           << took.count() << " ms for " << kWaiting << ")";
+    EXPECT_GE(first_failures, kWaiting) << "rejected the waiting connections one per pause";
     EXPECT_GE(server_->stats()[0].accept_failures, kWaiting);
   }
 }
