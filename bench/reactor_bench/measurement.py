@@ -74,7 +74,7 @@ def finish_sample(case, win, rate, extra):
     return sample
 
 
-def echo_load(case, kids, port, server_pid, timing, log_path):
+def echo_load(case, kids, port, server_pid, timing, log_path, window=Window):
     p = case.params
     cmd = echo_client_command(p, port, timing)
     client = kids.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -84,7 +84,7 @@ def echo_load(case, kids, port, server_pid, timing, log_path):
         if t_conn is None:
             raise BenchError("load generator never finished connecting: "
                              + " | ".join(watcher.lines[-3:]))
-        win = Window(server_pid, client.pid)
+        win = window(server_pid, client.pid)
         sleep_until(t_conn + timing.warmup + MARGIN)
         win.start()
         sleep_until(t_conn + timing.warmup + timing.duration - MARGIN)
@@ -112,12 +112,12 @@ def echo_load(case, kids, port, server_pid, timing, log_path):
 WRK_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
 
 
-def wrk_load(case, kids, port, server_pid, timing, log_path):
+def wrk_load(case, kids, port, server_pid, timing, log_path, window=Window):
     cmd = wrk_command(case.params, port, timing)
     t0 = time.monotonic()
     client = kids.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        win = Window(server_pid, client.pid)
+        win = window(server_pid, client.pid)
         sleep_until(t0 + timing.warmup + MARGIN)
         win.start()
         sleep_until(t0 + timing.warmup + timing.duration + MARGIN)
