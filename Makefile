@@ -46,10 +46,12 @@ test-install: build
 test-fuzz: setup
 	scripts/fuzz.sh 20
 
-# The peer comparison (about 20 minutes): regenerates docs/performance.md and .png.
+# The peer comparison (about 20 minutes): regenerates docs/performance.md and .png,
+# then its kernel-split section (bench/kernel_split.py, about 8 more; needs perf).
 bench:
 	scripts/setup.sh bench
 	python3 bench/run.py
+	python3 bench/kernel_split.py
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

@@ -1,0 +1,1 @@
+"""The benchmark driver behind bench/run.py (see bench/README.md)."""

@@ -1,0 +1,93 @@
+"""Every benchmark case: what load, which targets, which parameters."""
+from dataclasses import dataclass, field
+
+from .common import read_int
+from .targets import ECHO_ALL, ECHO_NATIVE, HTTP_ALL, PY_NOTE, Entry
+
+
+@dataclass
+class Case:
+    id: str
+    title: str
+    load: str  # "echo", "wrk", "idle", "callgrind" or "micro"
+    entries: list
+    params: dict = field(default_factory=dict)
+    unit: str = "msg"  # what the rate and the CPU per unit count
+    notes: list = field(default_factory=list)
+    quick: bool = False
+    rounds: int = 0  # 0: --rounds
+
+
+def entries(keys):
+    return [Entry(k, k) for k in keys]
+
+
+def make_cases(quick, nofile):
+    idle_max = max(1000, (nofile - 200) // 1000 * 1000)
+    idle_sizes = [1000] if quick else [10000, 100000]
+    cases = [
+        Case("echo-pp-1x64", "Echo ping-pong, 1 connection x 64 B", "echo", entries(ECHO_ALL),
+             {"mode": "pingpong", "connections": 1, "size": 64}),
+        Case("echo-pp-100x64", "Echo ping-pong, 100 connections x 64 B", "echo", entries(ECHO_ALL),
+             {"mode": "pingpong", "connections": 100, "size": 64}, quick=True),
+        Case("echo-pp-100x16k", "Echo ping-pong, 100 connections x 16 KiB", "echo",
+             entries(ECHO_NATIVE), {"mode": "pingpong", "connections": 100, "size": 16384},
+             notes=[PY_NOTE]),
+        Case("echo-pp-1000x1k", "Echo ping-pong, 1000 connections x 1 KiB", "echo",
+             entries(ECHO_NATIVE), {"mode": "pingpong", "connections": 1000, "size": 1024},
+             notes=[PY_NOTE]),
+        Case("echo-throughput", "Echo throughput, 10 connections x 64 KiB window", "echo",
+             entries(ECHO_NATIVE),
+             {"mode": "throughput", "connections": 10, "size": 16384, "window": 65536},
+             unit="MiB", notes=[PY_NOTE, "Rate in MiB/s echoed; CPU per MiB echoed."]),
+        Case("http-keepalive", "HTTP keep-alive, 100 connections (wrk)", "wrk", entries(HTTP_ALL),
+             {"connections": 100}, unit="req", quick=True),
+        Case("http-pipelined", "HTTP keep-alive pipelined x16, 100 connections (wrk)", "wrk",
+             entries(HTTP_ALL), {"connections": 100, "pipeline": 16}, unit="req"),
+        Case("http-close", "HTTP new connection per request, 100 concurrent (wrk)", "wrk",
+             entries([k for k in HTTP_ALL if k != "epoll C http"]),
+             {"connections": 100, "close": True}, unit="conn",
+             notes=["Every request on a fresh connection (`Connection: close`): the accept "
+                    "path. The raw epoll C HTTP peer does not parse headers and never closes, "
+                    "so wrk would keep its connections alive: it is left out, and this case "
+                    "has no raw-epoll ratio."]),
+    ]
+    for n in idle_sizes:
+        fit = min(n, idle_max)
+        note = []
+        if fit < n:
+            note = [f"{n:,} connections asked for; the descriptor limit here allows "
+                    f"{nofile:,} per process (hard RLIMIT_NOFILE, which this container does "
+                    f"not let us raise; fs.nr_open = {read_int('/proc/sys/fs/nr_open'):,}), "
+                    f"so this is the largest size that fits: {fit:,}."]
+        cases.append(Case(f"idle-{n // 1000}k", f"Idle connections: RSS per connection at {fit:,}",
+                          "idle", entries(ECHO_NATIVE), {"connections": fit}, unit="B/conn",
+                          quick=n == idle_sizes[0], rounds=1, notes=note))
+    cases += [
+        Case("threads-echo", "reactor echo --threads 1 vs 2: ping-pong, 100 x 64 B", "echo",
+             [Entry("reactor x1", "reactor", ["--threads", "1"], "0,1"),
+              Entry("reactor x2", "reactor", ["--threads", "2"], "0,1")],
+             {"mode": "pingpong", "connections": 100, "size": 64},
+             notes=["Server free to use both cores, load generator pinned to core 1: with two "
+                    "cores the client competes with the second loop thread for core 1."]),
+        Case("threads-http", "reactor http --threads 1 vs 2: keep-alive, 100 connections", "wrk",
+             [Entry("reactor http x1", "reactor http", ["--threads", "1"], "0,1"),
+              Entry("reactor http x2", "reactor http", ["--threads", "2"], "0,1")],
+             {"connections": 100}, unit="req",
+             notes=["Server free to use both cores, wrk pinned to core 1 (see above)."]),
+        Case("callgrind-echo", "Instructions per echo message (callgrind)", "callgrind",
+             entries(ECHO_NATIVE), {"kind": "echo", "count": 2000 if quick else 20000},
+             unit="Ir/msg", quick=True, rounds=1),
+        Case("callgrind-http", "Instructions per HTTP request (callgrind)", "callgrind",
+             entries(HTTP_ALL), {"kind": "http", "count": 2000 if quick else 20000},
+             unit="Ir/req", quick=True, rounds=1),
+        Case("micro", "Micro-benchmarks (Google Benchmark)", "micro", [], quick=True, rounds=1),
+    ]
+    if quick:  # fewer targets where a case is slow per target
+        for c in cases:
+            if c.load == "callgrind":
+                keep = {"reactor", "epoll C", "reactor http", "epoll C http"}
+                c.entries = [e for e in c.entries if e.target in keep]
+            if c.load == "idle":
+                c.entries = [e for e in c.entries if e.target in ("reactor", "epoll C")]
+    return cases
