@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake make g++ clang pkg-config libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev curl wrk python3 procps)
 if [[ "${1:-}" == bench ]]; then
-  pkgs+=(libev-dev libuv1-dev libevent-dev libasio-dev nginx-light h2o gnuplot-nox python3-uvloop valgrind util-linux)
+  pkgs+=(libev-dev libuv1-dev libevent-dev libasio-dev nginx-light h2o gnuplot-nox python3-uvloop valgrind util-linux linux-perf)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
