@@ -1,9 +1,15 @@
 """Shared helpers for the integration tests: the real `reactor` binary over 127.0.0.1.
 
+One way to run a server (Server: `$REACTOR_BIN SUBCOMMAND --port 0 ...`), one deadline
+(Deadline), one bounded way to read a socket (recv_until and what is built on it, including
+the HTTP Client), and the means to bound and measure the kernel's share of a connection
+(connect(rcvbuf=, sndbuf=), kernel_share) so that no test depends on the host's sysctls.
+
 Every wait here is on a real condition with a deadline; every loop is bounded in both
 iterations and time. The binary comes from $REACTOR_BIN (CTest sets it).
 """
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -108,24 +114,27 @@ def read_pipe_until(pipe, done, deadline, limit=1 << 26):
 
 
 class Server:
-    """A running `reactor SUBCOMMAND --port 0 ...`; use as a context manager.
+    """A running `reactor SUBCOMMAND --port 0 ARGS...`; use as a context manager.
 
-    start() waits for the single `listening on HOST:PORT` line; stop() signals it and
-    asserts a clean exit (code 0, nothing more on stdout). stderr goes to a file, read by
-    `stderr_text()`, so a chatty server can never block on a full pipe.
+    start() waits for the single `listening on HOST:PORT` line. stop() signals it (unless
+    the test did already) and asserts a clean exit: code 0, nothing more on stdout, no
+    sanitizer report on stderr. stderr goes to a file, read by `stderr_text()`, so a chatty
+    server can never block on a full pipe. `env`: variables added to the inherited ones.
     """
 
-    def __init__(self, subcommand, *args, preexec_fn=None, env=None):
+    def __init__(self, subcommand, *args, env=None, preexec_fn=None):
         self.argv = [reactor_bin(), subcommand, "--port", "0", *args]
+        self.env = {**os.environ, **env} if env else None
         self.preexec_fn = preexec_fn
-        self.env = env
         self.proc = None
         self.host = None
         self.port = None
+        self.signalled = False
         self._stderr = None
 
     def __enter__(self):
-        self.start()
+        if self.proc is None:
+            self.start()
         return self
 
     def __exit__(self, *exc):
@@ -157,21 +166,24 @@ class Server:
         self.port = int(m.group(2))
         return self
 
+    def client(self, **kwargs):
+        """An HTTP Client of this server."""
+        return Client(self.address, **kwargs)
+
     def stderr_text(self):
         if self._stderr is None:
             return ""
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")
 
-    def stderr_excerpt(self, size=4000):
-        """The first sanitizer report if there is one (that is the cause), else the end."""
+    def sanitizer_report(self, size=4000):
+        """The first sanitizer report on stderr (that is the cause), or None."""
         text = self.stderr_text()
         starts = [i for i in (text.find(m) for m in _SANITIZER_MARKERS) if i >= 0]
-        if starts:
-            return text[min(starts):min(starts) + size]
-        return text[-size:]
+        return text[min(starts):min(starts) + size] if starts else None
 
     def send_signal(self, signum):
+        self.signalled = True
         self.proc.send_signal(signum)
 
     def wait_exit(self, timeout=STOP_TIMEOUT):
@@ -186,17 +198,16 @@ class Server:
                                  f"signal; stderr: {self.stderr_text()!r}")
         return code, rest
 
-    def stop(self, signum=signal.SIGINT, timeout=STOP_TIMEOUT):
-        """Signals the server and asserts it exits 0 with nothing further on stdout."""
-        self.send_signal(signum)
-        return self.assert_clean_exit(timeout)
-
-    def assert_clean_exit(self, timeout=STOP_TIMEOUT):
+    def stop(self, signum=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Signals the server (unless the test did already) and asserts a clean exit."""
+        if not self.signalled:
+            self.send_signal(signum)
         code, rest = self.wait_exit(timeout)
-        if code != 0 or rest:
+        report = self.sanitizer_report()
+        if code != 0 or rest or report:
             raise AssertionError(f"{self.argv}: exit code {code} (want 0), extra stdout "
                                  f"{rest[:200]!r} (want none); stderr:\n"
-                                 f"{self.stderr_excerpt()}")
+                                 f"{report or self.stderr_text()[-4000:]}")
         return code
 
     def kill(self):
@@ -209,7 +220,24 @@ class Server:
             self._stderr.close()
             self._stderr = None
 
+    @contextlib.contextmanager
+    def paused(self):
+        """Stops the process (SIGSTOP) for the duration: whatever clients send meanwhile
+        is queued in the kernel and found all at once, in one loop iteration, when it
+        continues. Turns "the server may read between two sends" races into certainties."""
+        self.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: self.state() in ("T", "t"), START_TIMEOUT, "the server to stop")
+            yield
+        finally:
+            self.proc.send_signal(signal.SIGCONT)
+
     # --- what the kernel says about it ---
+
+    def state(self):
+        """The process state letter of proc(5) (R, S, T, Z...)."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
 
     def rss_bytes(self):
         return proc_status_kib(self.pid, "VmRSS") * 1024
@@ -254,44 +282,47 @@ def connect(address, timeout=IO_TIMEOUT, rcvbuf=None, sndbuf=None):
     return s
 
 
-def recv_exactly(sock, n, deadline):
-    """Reads exactly n bytes; fails on EOF or when the deadline passes."""
-    chunks, got = [], 0
-    for _ in range(n + 1):
-        if got >= n:
-            break
-        sock.settimeout(max(0.001, deadline.left()))
-        try:
-            chunk = sock.recv(min(n - got, 1 << 20))
-        except socket.timeout:
-            raise AssertionError(f"timed out with {got} of {n} bytes read")
-        if not chunk:
-            raise AssertionError(f"EOF after {got} of {n} bytes")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+def recv_some(sock, deadline, size=1 << 20):
+    """One recv() that waits at most until `deadline`. Returns (chunk, how): how is
+    'data', 'eof', 'reset' or 'timeout' (chunk is then b"")."""
+    if deadline.expired():
+        return b"", "timeout"
+    sock.settimeout(max(0.001, deadline.left()))
+    try:
+        chunk = sock.recv(size)
+    except socket.timeout:
+        return b"", "timeout"
+    except ConnectionResetError:
+        return b"", "reset"
+    return chunk, ("data" if chunk else "eof")
 
 
 def recv_until(sock, done, deadline, limit=1 << 28):
     """Reads until done(data) holds, EOF, or the deadline. Returns (data, how) where how
-    is 'done', 'eof', 'reset' or 'timeout'."""
+    is 'done', 'eof', 'reset', 'timeout' or 'limit'."""
     data = bytearray()
     while len(data) <= limit:
         if done(data):
             return bytes(data), "done"
-        if deadline.expired():
-            return bytes(data), "timeout"
-        sock.settimeout(max(0.001, deadline.left()))
-        try:
-            chunk = sock.recv(1 << 20)
-        except socket.timeout:
-            return bytes(data), "timeout"
-        except ConnectionResetError:
-            return bytes(data), "reset"
-        if not chunk:
-            return bytes(data), "eof"
+        chunk, how = recv_some(sock, deadline)
+        if how != "data":
+            return bytes(data), how
         data += chunk
     return bytes(data), "limit"
+
+
+def recv_exactly(sock, n, deadline):
+    """Reads exactly n bytes; fails on EOF or at the deadline (AssertionError), or on a
+    reset (ConnectionResetError)."""
+    data = bytearray()
+    while len(data) < n:  # each round reads a byte or more, or fails
+        chunk, how = recv_some(sock, deadline, min(n - len(data), 1 << 20))
+        if how == "reset":
+            raise ConnectionResetError(f"reset after {len(data)} of {n} bytes")
+        if how != "data":
+            raise AssertionError(f"{'EOF' if how == 'eof' else how} after {len(data)} of {n} bytes")
+        data += chunk
+    return bytes(data)
 
 
 def recv_to_eof(sock, deadline, limit=1 << 28):
@@ -363,6 +394,46 @@ def peer_socket_queues(sock):
                 tx, rx = cols[4].split(":")
                 return int(tx, 16), int(rx, 16)
     return None
+
+
+def received_unread(sock):
+    """Bytes that arrived on this socket and that nobody read yet (SIOCINQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+
+
+def kernel_share(sock):
+    """Bytes of a loopback connection held in kernel queues at both ends: this socket's
+    send and receive queues and those of the server's socket (/proc/net/tcp). Subtracted
+    from what a test pushed, it leaves what the server process itself holds, whatever the
+    host's buffer sysctls. None once the server's socket is gone."""
+    q = peer_socket_queues(sock)
+    if q is None:
+        return None
+    return unsent_bytes(sock) + received_unread(sock) + q[0] + q[1]
+
+
+def push_until_stalled(sock, chunk, deadline, limit, quiet=0.5, on_wait=None):
+    """Sends `chunk` over and over on the non-blocking `sock` until the socket takes
+    nothing for `quiet` seconds (the server stopped reading and every queue on the way is
+    full), `limit` bytes went out, or the deadline. Returns (bytes sent, stalled).
+    `on_wait()` runs before each wait for room (to sample the server meanwhile)."""
+    view, sent = memoryview(chunk), 0
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_WRITE)
+        for _ in range(10_000_000):
+            if sent >= limit or deadline.expired():
+                break
+            if on_wait:
+                on_wait()
+            wait = min(quiet, deadline.left())
+            if not sel.select(wait):
+                return sent, wait >= quiet
+            offset = sent % len(chunk)
+            try:
+                sent += sock.send(view[offset:offset + min(len(chunk) - offset, limit - sent)])
+            except BlockingIOError:
+                continue
+    return sent, False
 
 
 def wait_server_read_all(sock, timeout=IO_TIMEOUT):
@@ -525,3 +596,184 @@ def is_refused(address):
         return True
     except OSError as e:
         return e.errno == errno.ECONNREFUSED
+
+
+# --- HTTP/1.1 ----------------------------------------------------------------------------
+
+class ProtocolError(AssertionError):
+    """The server sent something that is not a well-formed HTTP/1.1 response."""
+
+
+class Response:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # [(name, value)] in wire order, case preserved
+        self.body = body
+
+    def header(self, name):
+        """The value of the only field named `name` (case-insensitive), or None."""
+        values = self.header_all(name)
+        if len(values) > 1:
+            raise ProtocolError(f"{name} repeated: {values}")
+        return values[0] if values else None
+
+    def header_all(self, name):
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.reason} {self.headers} body={self.body[:80]!r}>"
+
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.1 ([1-5][0-9][0-9]) ([\t\x20-\x7e]*)\Z")
+_FIELD_LINE = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+): ?([\x21-\x7e]([\t\x20-\x7e]*[\x21-\x7e])?)?\Z")
+_IMF_FIXDATE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-3][0-9] "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+    r"[0-2][0-9]:[0-5][0-9]:[0-6][0-9] GMT\Z"
+)
+MAX_HEAD = 64 * 1024
+
+
+def parse_response(buf, head=False):
+    """Parses one response at the start of `buf` (bytes).
+
+    Returns (Response, bytes consumed), or None when `buf` does not hold a whole response
+    yet. `head`: the response answers a HEAD request (headers only). Raises ProtocolError
+    for anything malformed, including a response our server should never produce (chunked
+    framing, no Content-Length, a missing or odd Date).
+    """
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buf) > MAX_HEAD:
+            raise ProtocolError(f"no end of header block in {len(buf)} bytes")
+        return None
+    lines = buf[:end].split(b"\r\n")
+    m = _STATUS_LINE.match(lines[0])
+    if not m:
+        raise ProtocolError(f"bad status line {lines[0][:200]!r}")
+    status = int(m.group(1))
+    reason = m.group(2).decode("ascii")
+    headers = []
+    for line in lines[1:]:
+        if b"\n" in line or b"\r" in line:
+            raise ProtocolError(f"bare CR or LF in field line {line!r}")
+        f = _FIELD_LINE.match(line)
+        if not f:
+            raise ProtocolError(f"bad field line {line!r}")
+        headers.append((f.group(1).decode("ascii"), (f.group(2) or b"").decode("ascii")))
+    response = Response(status, reason, headers, b"")
+    start = end + 4
+    if status >= 200:  # interim responses carry no Date requirement and no body
+        dates = response.header_all("Date")
+        if len(dates) != 1 or not _IMF_FIXDATE.match(dates[0]):
+            raise ProtocolError(f"want exactly one IMF-fixdate Date header: {headers}")
+    if response.header_all("Transfer-Encoding"):
+        raise ProtocolError(f"unexpected Transfer-Encoding: {headers}")
+    lengths = response.header_all("Content-Length")
+    if status < 200 or status in (204, 304):
+        if lengths and status != 304:
+            raise ProtocolError(f"{status} with Content-Length: {headers}")
+        return response, start
+    if len(lengths) != 1 or not re.fullmatch(r"[0-9]+", lengths[0]):
+        raise ProtocolError(f"want exactly one Content-Length: {headers}")
+    if head:
+        return response, start
+    length = int(lengths[0])
+    if len(buf) < start + length:
+        return None
+    response.body = bytes(buf[start : start + length])
+    return response, start + length
+
+
+def request(method, target, body=None, headers=(), version="HTTP/1.1", host=True):
+    """Serializes one request; a Content-Length is added when `body` is given."""
+    lines = [f"{method} {target} {version}"]
+    if host:
+        lines.append("Host: test")
+    lines.extend(headers)
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + (body or b"")
+
+
+def chunked(pieces, extensions=None, trailers=()):
+    """A chunked body of `pieces` (bytes); extensions[i] follows piece i's size."""
+    out = b""
+    for i, piece in enumerate(pieces):
+        ext = extensions[i] if extensions else ""
+        out += f"{len(piece):x}{ext}\r\n".encode() + piece + b"\r\n"
+    out += b"0\r\n"
+    for t in trailers:
+        out += t.encode("latin-1") + b"\r\n"
+    return out + b"\r\n"
+
+
+class Client:
+    """An HTTP client on one connect()ed socket; every read has a deadline (a read that
+    reaches it raises TimeoutError)."""
+
+    def __init__(self, address, timeout=IO_TIMEOUT, **connect_kwargs):
+        self.sock = connect(address, timeout=timeout, **connect_kwargs)
+        self.buf = b""
+        self.timeout = timeout
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.settimeout(self.timeout)
+        self.sock.sendall(data)
+
+    def read_response(self, head=False, timeout=None, interim=False):
+        """The next response. Interim (1xx) responses are returned only if `interim`;
+        otherwise one is an error (our server sends 100 only when asked)."""
+        deadline = Deadline(timeout or self.timeout)
+        for _ in range(10_000_000):  # each round reads a byte or more, or ends
+            parsed = parse_response(self.buf, head)
+            if parsed:
+                response, used = parsed
+                self.buf = self.buf[used:]
+                if response.status < 200 and not interim:
+                    raise ProtocolError(f"unexpected interim response {response}")
+                return response
+            chunk, how = recv_some(self.sock, deadline)
+            if how == "timeout":
+                raise TimeoutError(f"no whole response in {len(self.buf)} bytes")
+            if how != "data":
+                raise ProtocolError(f"{how} after {len(self.buf)} bytes: {self.buf[:200]!r}")
+            self.buf += chunk
+        raise ProtocolError("endless response")
+
+    def exchange(self, data, head=False):
+        self.send(data)
+        return self.read_response(head=head)
+
+    def wait_closed(self, timeout=None):
+        """Reads until the server closes (EOF or reset). Returns the bytes that arrived
+        meanwhile; raises TimeoutError if the connection is still open at the deadline."""
+        data, how = recv_until(self.sock, lambda d: False, Deadline(timeout or self.timeout))
+        extra, self.buf = self.buf + data, b""
+        if how not in ("eof", "reset"):
+            raise TimeoutError(f"still open ({how}) after {len(extra)} bytes")
+        return extra
+
+    def is_open(self):
+        """False once the server closed or reset the connection (a non-blocking peek)."""
+        self.sock.setblocking(False)
+        try:
+            return len(self.sock.recv(1, socket.MSG_PEEK)) > 0
+        except BlockingIOError:
+            return True
+        except (ConnectionResetError, BrokenPipeError):
+            return False
+        finally:
+            self.sock.settimeout(self.timeout)

@@ -7,8 +7,9 @@ import time
 import unittest
 
 from harness import (BACKENDS, Deadline, IO_TIMEOUT, Server, assert_echoed, connect,
-                     echo_many, is_refused, make_rng, random_payloads, read_all_to_eof, recv_exactly,
-                     recv_to_eof, recv_until, wait_for, wait_server_read_all)
+                     echo_many, is_refused, kernel_share, make_rng, push_until_stalled,
+                     random_payloads, read_all_to_eof, recv_exactly, recv_to_eof, recv_until,
+                     wait_for, wait_server_read_all)
 
 MiB = 1 << 20
 
@@ -121,6 +122,7 @@ class EchoHalfClose(unittest.TestCase):
 class EchoBackPressure(unittest.TestCase):
     """A client that sends without reading costs at most about the high-water mark."""
 
+    HIGH_WATER = 1 * MiB  # the server's default
     PUSH_LIMIT = 64 * MiB
     RSS_BOUND = 16 * MiB
 
@@ -132,17 +134,31 @@ class EchoBackPressure(unittest.TestCase):
             assert_echoed(self, [warm], echo_many(srv.address, [warm], rng))
             baseline = srv.rss_bytes()
 
-            hog = connect(srv.address, rcvbuf=4096)
+            # The hog's buffers are pinned before it connects and the kernel's share at both
+            # ends is measured: what is left of `pushed` is what the server process holds.
+            hog = connect(srv.address, rcvbuf=4096, sndbuf=64 * 1024)
             hog.setblocking(False)
             chunk = rng.randbytes(256 * 1024)
-            pushed, peak = self.push_until_blocked(hog, chunk, srv, baseline)
-            growth = srv.rss_bytes() - baseline
-            msg = (f"pushed {pushed / MiB:.1f} MiB; server RSS grew {growth / MiB:.1f} MiB "
-                   f"(peak {peak / MiB:.1f} MiB)")
+            peak = 0
+
+            def sample():
+                nonlocal peak
+                peak = max(peak, srv.rss_bytes() - baseline)
+
+            pushed, stalled = push_until_stalled(hog, chunk, Deadline(IO_TIMEOUT),
+                                                 self.PUSH_LIMIT, on_wait=sample)
+            sample()
+            in_kernel = kernel_share(hog)
+            self.assertIsNotNone(in_kernel, "the server dropped the connection")
+            held = pushed - in_kernel
+            msg = (f"pushed {pushed / MiB:.1f} MiB, {in_kernel / MiB:.1f} MiB of it in kernel "
+                   f"queues; the server holds {held / MiB:.1f} MiB; RSS peak growth "
+                   f"{peak / MiB:.1f} MiB")
             print(msg)
-            self.assertLess(pushed, self.PUSH_LIMIT, "the server never stopped reading: " + msg)
+            self.assertTrue(stalled, "the server never stopped reading: " + msg)
+            # It paused at the high-water mark, after at most one more read.
+            self.assertLess(held, 2 * self.HIGH_WATER, msg)
             self.assertLess(peak, self.RSS_BOUND, msg)
-            self.assertGreater(pushed, 2 * MiB, "sends blocked implausibly early: " + msg)
 
             # Meanwhile, another client is served in full.
             payloads = random_payloads(rng, 5, 512 * 1024)
@@ -156,31 +172,6 @@ class EchoBackPressure(unittest.TestCase):
             self.assertTrue(got == expected, "the hog's echo differs from what it sent")
             hog.close()
             srv.stop()
-
-    def push_until_blocked(self, sock, chunk, srv, baseline):
-        """Sends until the socket accepts nothing for 0.5 s (the server stopped reading),
-        at most PUSH_LIMIT bytes. Returns (bytes pushed, peak RSS growth seen)."""
-        deadline = Deadline(IO_TIMEOUT)
-        pushed, peak = 0, 0
-        view = memoryview(chunk)
-        offset = 0
-        last_progress = time.monotonic()
-        for _ in range(1_000_000):
-            if pushed >= self.PUSH_LIMIT or deadline.expired():
-                break
-            if time.monotonic() - last_progress > 0.5:
-                break
-            try:
-                n = sock.send(view[offset:])
-            except BlockingIOError:
-                peak = max(peak, srv.rss_bytes() - baseline)
-                time.sleep(0.005)  # nothing to wait on: polling the kernel's send queue
-                continue
-            pushed += n
-            offset = (offset + n) % len(chunk)
-            last_progress = time.monotonic()
-        peak = max(peak, srv.rss_bytes() - baseline)
-        return pushed, peak
 
 
 class EchoGracefulStop(unittest.TestCase):
@@ -207,7 +198,7 @@ class EchoGracefulStop(unittest.TestCase):
                 self.assertEqual(len(got), len(data), f"client {i}")
                 self.assertTrue(got == data, f"client {i}: echo differs")
                 s.close()
-            srv.assert_clean_exit()
+            srv.stop()
 
     def test_sigint_with_clients_mid_transfer(self):
         # Clients half-way through a transfer: whatever the server read comes back whole.
@@ -227,7 +218,7 @@ class EchoGracefulStop(unittest.TestCase):
                 got = head + recv_to_eof(s, Deadline(IO_TIMEOUT))
                 self.assertTrue(got == data, f"client {i}: got {len(got)} of {len(data)}")
                 s.close()
-            srv.assert_clean_exit()
+            srv.stop()
 
     def test_idle_clients_see_eof_and_the_server_exits_promptly(self):
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -245,7 +236,7 @@ class EchoGracefulStop(unittest.TestCase):
                         data, how = recv_until(s, lambda d: False, Deadline(IO_TIMEOUT))
                         self.assertEqual((data, how), (b"", "eof"))
                         s.close()
-                    srv.assert_clean_exit()
+                    srv.stop()
                     took = time.monotonic() - started
                     self.assertLess(took, 3.0, "waited for the 5 s drain timeout though "
                                                "every client had closed")
@@ -266,22 +257,20 @@ class EchoGracefulStop(unittest.TestCase):
     def test_drain_timeout_bounds_a_peer_that_never_reads(self):
         rng = make_rng(self)
         with Server("echo", "--drain-timeout", "300") as srv:
-            with connect(srv.address, rcvbuf=4096) as hog:
+            with connect(srv.address, rcvbuf=4096, sndbuf=64 * 1024) as hog:
+                # Push until the server stops reading (its queue is at the high-water mark)
+                # and the kernel's queues are full; the kernel's share is measured, so some
+                # echo is known to wait in the server itself for the drain to bound.
                 hog.setblocking(False)
-                payload = rng.randbytes(512 * 1024)
-                view = memoryview(payload)
-                for _ in range(100_000):  # fill the server's queue (it reads all of this)
-                    if not view:
-                        break
-                    try:
-                        view = view[hog.send(view):]
-                    except BlockingIOError:
-                        time.sleep(0.005)  # the kernel's send queue: nothing to wait on
-                self.assertFalse(view, "could not send 512 KiB")
-                wait_server_read_all(hog)
+                pushed, stalled = push_until_stalled(hog, rng.randbytes(256 * 1024),
+                                                     Deadline(IO_TIMEOUT), 64 * MiB)
+                self.assertTrue(stalled, f"the server read all {pushed} bytes")
+                in_kernel = kernel_share(hog)
+                self.assertIsNotNone(in_kernel, "the server dropped the connection")
+                self.assertLess(in_kernel, pushed, "nothing is queued in the server")
                 started = time.monotonic()
                 srv.send_signal(signal.SIGTERM)
-                srv.assert_clean_exit(timeout=IO_TIMEOUT)
+                srv.stop(timeout=IO_TIMEOUT)
                 took = time.monotonic() - started
                 # 0.3 s drain plus generous slack for sanitizer builds; never the 5 s default.
                 self.assertLess(took, 4.0, f"exit took {took:.2f}s with --drain-timeout 300")

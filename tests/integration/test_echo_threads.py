@@ -51,7 +51,7 @@ class ThreadedEcho(unittest.TestCase):
                         self.assertTrue(got == data,
                                         f"client {i}: got {len(got)} of {len(data)} bytes")
                         s.close()
-                    srv.assert_clean_exit()
+                    srv.stop()
 
 
 if __name__ == "__main__":

@@ -92,10 +92,6 @@ class Recorder {
     std::lock_guard lock(mu_);
     return data_;
   }
-  size_t bytes() const {
-    std::lock_guard lock(mu_);
-    return data_.size();
-  }
   net::TcpConnectionPtr connection(size_t i = 0) const {
     std::lock_guard lock(mu_);
     return i < connections_.size() ? connections_[i] : nullptr;

@@ -1,5 +1,5 @@
 #pragma once
-// Helpers shared by the core and net unit tests: descriptor counting for leak checks,
+// Helpers shared by the unit tests of every layer: descriptor counting for leak checks,
 // waiting on a condition with a deadline (while a loop runs, or from another thread),
 // and small raw-socket peers that never block the loop thread.
 #include <arpa/inet.h>
@@ -159,7 +159,6 @@ class RawClient {
     }
     return outbox_.empty();
   }
-  size_t unsent() const { return outbox_.size(); }
 
   /// Flushes, then reads at most `max` bytes available now into `received`; notes EOF
   /// and errors. Never blocks.
