@@ -198,7 +198,7 @@ void EventLoop::cancel(TimerId id) {
   timers_->cancel(id);
 }
 
-void EventLoop::on_signal(int signo, std::function<void(int)> callback) {
+void EventLoop::on_signal(int signo, SignalCallback callback) {
   assert_in_loop_thread();
   if (!signals_) signals_ = std::make_unique<detail::SignalSource>(*this);
   signals_->add(signo, std::move(callback));

@@ -1,7 +1,6 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -12,6 +11,7 @@
 #include "reactor/core/handler.h"
 #include "reactor/core/selector.h"
 #include "reactor/core/timer_id.h"
+#include "reactor/core/unique_function.h"
 
 namespace reactor {
 
@@ -35,7 +35,9 @@ struct LoopStats {
 /// its comment says "any thread". The same holds for every class in this library.
 class EventLoop {
  public:
-  using Task = std::function<void()>;
+  /// Move-only: a task may own what it captures (a UniqueFd, a Responder).
+  using Task = UniqueFunction<void()>;
+  using SignalCallback = UniqueFunction<void(int)>;
 
   /// `backend`: a make_selector() name; empty picks the default (epoll).
   explicit EventLoop(std::string_view backend = {});
@@ -78,7 +80,7 @@ class EventLoop {
 
   /// Delivers `signo` as an ordinary event (signalfd). The signal is blocked in the calling
   /// thread; register before starting other threads so that they inherit the mask.
-  void on_signal(int signo, std::function<void(int)> callback);
+  void on_signal(int signo, SignalCallback callback);
 
   /// The time at the start of the current iteration (cheap; no syscall).
   Clock::time_point now() const { return now_; }

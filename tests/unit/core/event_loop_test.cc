@@ -3,6 +3,7 @@
 // Suites named ...Threads call the loop from other threads (CTest label "threads").
 #include "reactor/core/event_loop.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 
 #include <algorithm>
@@ -646,6 +647,24 @@ TEST_P(EventLoopThreadsTest, DispatchFromAnotherThreadRunsOnLoopThread) {
   EXPECT_FALSE(ran) << "dispatch from another thread must not run the task there";
   ASSERT_TRUE(run_until(loop_, [&] { return ran; }));
   EXPECT_TRUE(on_loop);
+}
+
+// Tasks are move-only: a descriptor owned by another thread travels inside the task and
+// is closed by it on the loop thread (the FdLeakGuard fails the test if it never is).
+TEST_P(EventLoopThreadsTest, DescriptorMovedIntoAPostIsClosedOnTheLoopThread) {
+  std::atomic<int> number{-1};
+  bool closed_on_loop = false;
+  std::thread poster([&] {
+    auto ab = socket_pair();  // this thread owns both ends
+    number = ab.first.get();
+    loop_.post([&, fd = std::move(ab.first)]() mutable {
+      closed_on_loop = loop_.in_loop_thread() && fd;
+      fd.reset();
+    });
+  });
+  poster.join();  // the poster's own end (ab.second) is closed already
+  ASSERT_TRUE(run_until(loop_, [&] { return closed_on_loop; }));
+  EXPECT_EQ(::fcntl(number.load(), F_GETFD), -1) << "descriptor still open after the task";
 }
 
 TEST_P(EventLoopThreadsTest, StatsReadableFromAnotherThread) {
