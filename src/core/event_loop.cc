@@ -25,12 +25,15 @@ uint32_t token_generation(uint64_t token) {
 
 }  // namespace
 
-EventLoop::EventLoop(std::string_view backend)
+EventLoop::EventLoop(std::string_view backend) : EventLoop(make_selector(backend)) {}
+
+EventLoop::EventLoop(std::unique_ptr<Selector> selector)
     : thread_(std::this_thread::get_id()),
-      selector_(make_selector(backend)),
+      selector_(std::move(selector)),
       timers_(std::make_unique<detail::TimerQueue>()),
       wakeup_(std::make_unique<detail::Wakeup>()),
       now_(Clock::now()) {
+  REACTOR_CHECK(selector_ != nullptr, "EventLoop needs a selector");
   REACTOR_CHECK(t_loop == nullptr, "only one EventLoop may exist per thread");
   if (auto ec = watch(wakeup_->fd(), io::kReadable, *wakeup_))
     throw std::system_error(ec, "watch eventfd");

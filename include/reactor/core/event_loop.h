@@ -41,6 +41,10 @@ class EventLoop {
 
   /// `backend`: a make_selector() name; empty picks the default (epoll).
   explicit EventLoop(std::string_view backend = {});
+  /// Runs on a selector of the user's own (non-null), e.g. one that wraps a backend to
+  /// count or trace its calls. It must keep the Selector contract (selector.h); the loop
+  /// registers its own wake-up and signal descriptors through it too.
+  explicit EventLoop(std::unique_ptr<Selector> selector);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -84,6 +88,7 @@ class EventLoop {
 
   /// The time at the start of the current iteration (cheap; no syscall).
   Clock::time_point now() const { return now_; }
+  /// The selector's name() and edge_triggered(), fixed at construction.
   std::string_view backend() const { return selector_->name(); }
   bool edge_triggered() const { return selector_->edge_triggered(); }
   /// Any thread.

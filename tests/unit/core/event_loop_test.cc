@@ -467,6 +467,80 @@ TEST(EventLoopEdgeTriggered, RequeueCallsTheHandlerAgainInTheNextIteration) {
   loop.unwatch(a.get());
 }
 
+/// A user selector: wraps the poll backend and counts the loop's calls into it.
+class CountingSelector final : public Selector {
+ public:
+  struct Counts {
+    int add = 0, modify = 0, remove = 0, wait = 0;
+  };
+  explicit CountingSelector(Counts& counts) : counts_(counts) {}
+  std::error_code add(int fd, uint32_t interest, uint64_t token) override {
+    ++counts_.add;
+    return inner_->add(fd, interest, token);
+  }
+  std::error_code modify(int fd, uint32_t interest, uint64_t token) override {
+    ++counts_.modify;
+    return inner_->modify(fd, interest, token);
+  }
+  void remove(int fd) override {
+    ++counts_.remove;
+    inner_->remove(fd);
+  }
+  void wait(std::chrono::milliseconds timeout, std::vector<ReadyEvent>& ready) override {
+    ++counts_.wait;
+    inner_->wait(timeout, ready);
+  }
+  std::string_view name() const override { return "counting"; }
+
+ private:
+  Counts& counts_;
+  std::unique_ptr<Selector> inner_ = make_selector("poll");
+};
+
+TEST(EventLoopUserSelector, TimersTasksAndDescriptorsGoThroughIt) {
+  test::FdLeakGuard leaks;
+  CountingSelector::Counts counts;
+  {
+    EventLoop loop(std::make_unique<CountingSelector>(counts));
+    EXPECT_EQ(loop.backend(), "counting");
+    EXPECT_FALSE(loop.edge_triggered());
+    EXPECT_EQ(counts.add, 1) << "the loop's own wake-up descriptor";
+
+    auto ab = socket_pair();
+    std::string got;
+    CountingHandler h([&](uint32_t) {
+      char buf[16];
+      ssize_t n;
+      while ((n = ::read(ab.first.get(), buf, sizeof buf)) > 0)
+        got.append(buf, static_cast<size_t>(n));
+    });
+    ASSERT_FALSE(loop.watch(ab.first.get(), 0, h));
+    loop.set_interest(ab.first.get(), io::kReadable);
+    loop.set_interest(ab.first.get(), io::kReadable);  // unchanged: no call
+    EXPECT_EQ(counts.add, 2);
+    EXPECT_EQ(counts.modify, 1);
+
+    bool timer = false, task = false;
+    loop.run_after(1ms, [&] { timer = true; });
+    std::thread poster([&] { loop.post([&] { task = true; }); });
+    write_all(ab.second.get(), "ping");
+    const bool all = run_until(loop, [&] { return timer && task && got == "ping"; });
+    poster.join();
+    ASSERT_TRUE(all);
+    EXPECT_GE(h.calls, 1);
+    EXPECT_EQ(static_cast<uint64_t>(counts.wait), loop.stats().iterations);
+    loop.unwatch(ab.first.get());
+    EXPECT_EQ(counts.remove, 1);
+  }
+  EXPECT_EQ(counts.remove, 2) << "the wake-up descriptor is removed when the loop goes";
+  EXPECT_EQ(counts.add, 2);
+}
+
+TEST(EventLoopDeathTest, NullSelectorAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(EventLoop(std::unique_ptr<Selector>()), "needs a selector");
+}
+
 // A task that throws leaves run(); the tasks of its batch that had already run must not run
 // again (nor the one that threw) when the loop runs next.
 TEST(EventLoop, ThrowingTaskDoesNotMakeItsBatchRunAgain) {
