@@ -166,6 +166,7 @@ void EventLoop::set_interest(int fd, uint32_t interest) {
 }
 
 uint32_t EventLoop::interest(int fd) const {
+  assert_in_loop_thread();
   if (fd < 0 || static_cast<size_t>(fd) >= registrations_.size()) return 0;
   return registrations_[static_cast<size_t>(fd)].interest;
 }

@@ -60,6 +60,8 @@ class EventLoop {
 
   /// Any thread.
   bool in_loop_thread() const { return std::this_thread::get_id() == thread_; }
+  /// Any thread: aborts with a message unless called on the loop thread. Every
+  /// loop-thread-only member calls it.
   void assert_in_loop_thread() const;
 
   /// Starts dispatching readiness of `fd` to `handler`. `interest` may be 0. Fails (with
@@ -87,8 +89,11 @@ class EventLoop {
   void on_signal(int signo, SignalCallback callback);
 
   /// The time at the start of the current iteration (cheap; no syscall).
-  Clock::time_point now() const { return now_; }
-  /// The selector's name() and edge_triggered(), fixed at construction.
+  Clock::time_point now() const {
+    assert_in_loop_thread();
+    return now_;
+  }
+  /// Any thread: the selector's name() and edge_triggered(), fixed at construction.
   std::string_view backend() const { return selector_->name(); }
   bool edge_triggered() const { return selector_->edge_triggered(); }
   /// Any thread.
