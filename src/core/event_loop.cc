@@ -16,8 +16,9 @@ thread_local EventLoop* t_loop = nullptr;
 uint64_t make_token(int fd, uint32_t generation) {
   return (uint64_t{generation} << 32) | static_cast<uint32_t>(fd);
 }
-int token_fd(uint64_t token) {
-  return static_cast<int>(token & 0xffffffffu);
+// The descriptor as a registrations_ index: tokens are made only from fd >= 0.
+size_t token_index(uint64_t token) {
+  return static_cast<uint32_t>(token);
 }
 uint32_t token_generation(uint64_t token) {
   return static_cast<uint32_t>(token >> 32);
@@ -81,12 +82,18 @@ std::chrono::milliseconds EventLoop::wait_timeout() {
   return std::chrono::ceil<milliseconds>(left);
 }
 
+// The hot path, once per ready descriptor. A matching generation is enough to know the
+// registration is live: generation 0 is never handed out and unwatch() resets the entry to
+// {}, so a stale token (fd unwatched, or its number reused since) never matches. The
+// handler call comes last, so nothing read from registrations_ (which the handler may
+// resize by watching) is used after it, and the compiler can make it a tail call.
 void EventLoop::dispatch_ready(const ReadyEvent& event) {
-  Registration* r = find(token_fd(event.token));
-  if (r == nullptr || r->handler == nullptr || r->generation != token_generation(event.token))
-    return;
+  const size_t fd = token_index(event.token);
+  if (fd >= registrations_.size()) return;
+  const Registration& r = registrations_[fd];
+  if (r.generation != token_generation(event.token)) return;
   events_.store(events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  r->handler->handle_events(event.events);
+  r.handler->handle_events(event.events);
 }
 
 void EventLoop::run_tasks() {
