@@ -16,8 +16,9 @@ thread_local EventLoop* t_loop = nullptr;
 uint64_t make_token(int fd, uint32_t generation) {
   return (uint64_t{generation} << 32) | static_cast<uint32_t>(fd);
 }
-int token_fd(uint64_t token) {
-  return static_cast<int>(token & 0xffffffffu);
+// The descriptor as a registrations_ index: tokens are made only from fd >= 0.
+size_t token_index(uint64_t token) {
+  return static_cast<uint32_t>(token);
 }
 uint32_t token_generation(uint64_t token) {
   return static_cast<uint32_t>(token >> 32);
@@ -25,12 +26,15 @@ uint32_t token_generation(uint64_t token) {
 
 }  // namespace
 
-EventLoop::EventLoop(std::string_view backend)
+EventLoop::EventLoop(std::string_view backend) : EventLoop(make_selector(backend)) {}
+
+EventLoop::EventLoop(std::unique_ptr<Selector> selector)
     : thread_(std::this_thread::get_id()),
-      selector_(make_selector(backend)),
+      selector_(std::move(selector)),
       timers_(std::make_unique<detail::TimerQueue>()),
       wakeup_(std::make_unique<detail::Wakeup>()),
       now_(Clock::now()) {
+  REACTOR_CHECK(selector_ != nullptr, "EventLoop needs a selector");
   REACTOR_CHECK(t_loop == nullptr, "only one EventLoop may exist per thread");
   if (auto ec = watch(wakeup_->fd(), io::kReadable, *wakeup_))
     throw std::system_error(ec, "watch eventfd");
@@ -78,12 +82,18 @@ std::chrono::milliseconds EventLoop::wait_timeout() {
   return std::chrono::ceil<milliseconds>(left);
 }
 
+// The hot path, once per ready descriptor. A matching generation is enough to know the
+// registration is live: generation 0 is never handed out and unwatch() resets the entry to
+// {}, so a stale token (fd unwatched, or its number reused since) never matches. The
+// handler call comes last, so nothing read from registrations_ (which the handler may
+// resize by watching) is used after it, and the compiler can make it a tail call.
 void EventLoop::dispatch_ready(const ReadyEvent& event) {
-  Registration* r = find(token_fd(event.token));
-  if (r == nullptr || r->handler == nullptr || r->generation != token_generation(event.token))
-    return;
+  const size_t fd = token_index(event.token);
+  if (fd >= registrations_.size()) return;
+  const Registration& r = registrations_[fd];
+  if (r.generation != token_generation(event.token)) return;
   events_.store(events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  r->handler->handle_events(event.events);
+  r.handler->handle_events(event.events);
 }
 
 void EventLoop::run_tasks() {
@@ -163,6 +173,7 @@ void EventLoop::set_interest(int fd, uint32_t interest) {
 }
 
 uint32_t EventLoop::interest(int fd) const {
+  assert_in_loop_thread();
   if (fd < 0 || static_cast<size_t>(fd) >= registrations_.size()) return 0;
   return registrations_[static_cast<size_t>(fd)].interest;
 }
@@ -198,7 +209,7 @@ void EventLoop::cancel(TimerId id) {
   timers_->cancel(id);
 }
 
-void EventLoop::on_signal(int signo, std::function<void(int)> callback) {
+void EventLoop::on_signal(int signo, SignalCallback callback) {
   assert_in_loop_thread();
   if (!signals_) signals_ = std::make_unique<detail::SignalSource>(*this);
   signals_->add(signo, std::move(callback));

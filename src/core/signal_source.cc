@@ -23,7 +23,7 @@ SignalSource::~SignalSource() {
   pthread_sigmask(SIG_SETMASK, &previous_mask_, nullptr);
 }
 
-void SignalSource::add(int signo, std::function<void(int)> callback) {
+void SignalSource::add(int signo, EventLoop::SignalCallback callback) {
   callbacks_[signo] = std::move(callback);
   sigaddset(&mask_, signo);
   // Block first, so that a signal arriving now waits in the signalfd instead of killing us.

@@ -1,15 +1,11 @@
 #pragma once
 #include <signal.h>
 
-#include <functional>
 #include <map>
 
+#include "reactor/core/event_loop.h"
 #include "reactor/core/handler.h"
 #include "reactor/core/unique_fd.h"
-
-namespace reactor {
-class EventLoop;
-}
 
 namespace reactor::detail {
 
@@ -18,7 +14,7 @@ class SignalSource final : public Handler {
  public:
   explicit SignalSource(EventLoop& loop);
   ~SignalSource();
-  void add(int signo, std::function<void(int)> callback);
+  void add(int signo, EventLoop::SignalCallback callback);
   void handle_events(uint32_t ready) override;
 
  private:
@@ -26,7 +22,7 @@ class SignalSource final : public Handler {
   UniqueFd fd_;
   sigset_t mask_;
   sigset_t previous_mask_;
-  std::map<int, std::function<void(int)>> callbacks_;
+  std::map<int, EventLoop::SignalCallback> callbacks_;
 };
 
 }  // namespace reactor::detail

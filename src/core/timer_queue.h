@@ -1,9 +1,9 @@
 #pragma once
-#include <functional>
 #include <optional>
 #include <vector>
 
 #include "reactor/core/timer_id.h"
+#include "reactor/core/unique_function.h"
 
 namespace reactor::detail {
 
@@ -13,7 +13,7 @@ namespace reactor::detail {
 /// stale entries outnumber live ones the heap is rebuilt, so churn cannot grow it unbounded.
 class TimerQueue {
  public:
-  using Task = std::function<void()>;
+  using Task = UniqueFunction<void()>;
 
   /// `interval` zero: one-shot.
   TimerId add(Clock::time_point when, Clock::duration interval, Task task);

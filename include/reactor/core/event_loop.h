@@ -1,7 +1,6 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -12,6 +11,7 @@
 #include "reactor/core/handler.h"
 #include "reactor/core/selector.h"
 #include "reactor/core/timer_id.h"
+#include "reactor/core/unique_function.h"
 
 namespace reactor {
 
@@ -35,10 +35,16 @@ struct LoopStats {
 /// its comment says "any thread". The same holds for every class in this library.
 class EventLoop {
  public:
-  using Task = std::function<void()>;
+  /// Move-only: a task may own what it captures (a UniqueFd, a Responder).
+  using Task = UniqueFunction<void()>;
+  using SignalCallback = UniqueFunction<void(int)>;
 
   /// `backend`: a make_selector() name; empty picks the default (epoll).
   explicit EventLoop(std::string_view backend = {});
+  /// Runs on a selector of the user's own (non-null), e.g. one that wraps a backend to
+  /// count or trace its calls. It must keep the Selector contract (selector.h); the loop
+  /// registers its own wake-up and signal descriptors through it too.
+  explicit EventLoop(std::unique_ptr<Selector> selector);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -54,6 +60,8 @@ class EventLoop {
 
   /// Any thread.
   bool in_loop_thread() const { return std::this_thread::get_id() == thread_; }
+  /// Any thread: aborts with a message unless called on the loop thread. Every
+  /// loop-thread-only member calls it.
   void assert_in_loop_thread() const;
 
   /// Starts dispatching readiness of `fd` to `handler`. `interest` may be 0. Fails (with
@@ -78,10 +86,14 @@ class EventLoop {
 
   /// Delivers `signo` as an ordinary event (signalfd). The signal is blocked in the calling
   /// thread; register before starting other threads so that they inherit the mask.
-  void on_signal(int signo, std::function<void(int)> callback);
+  void on_signal(int signo, SignalCallback callback);
 
   /// The time at the start of the current iteration (cheap; no syscall).
-  Clock::time_point now() const { return now_; }
+  Clock::time_point now() const {
+    assert_in_loop_thread();
+    return now_;
+  }
+  /// Any thread: the selector's name() and edge_triggered(), fixed at construction.
   std::string_view backend() const { return selector_->name(); }
   bool edge_triggered() const { return selector_->edge_triggered(); }
   /// Any thread.

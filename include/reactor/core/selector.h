@@ -29,6 +29,17 @@ struct ReadyEvent {
 
 /// The demultiplexer: like Python's `selectors`, one interface over epoll, poll and select.
 /// Not thread-safe; an EventLoop owns one and uses it from its own thread.
+///
+/// User selectors are supported (EventLoop(std::unique_ptr<Selector>)). The contract a
+/// loop relies on, which every backend here keeps:
+/// - add/modify/remove take effect for the next wait(); the loop never adds a descriptor
+///   twice, modifies only added ones and removes each one before it is closed.
+/// - add returns an error, with nothing registered, for a descriptor it refuses.
+/// - wait reports each ready descriptor at most once, with the token of its latest
+///   add/modify and only io:: bits (kHangup and kError even when not asked for); it must
+///   really wait on the descriptors (the loop's wake-up from post() is one of them) and
+///   honour the timeout: 0 polls, negative waits without limit.
+/// - name() and edge_triggered() never change.
 class Selector {
  public:
   virtual ~Selector() = default;

@@ -3,12 +3,14 @@
 // Suites named ...Threads call the loop from other threads (CTest label "threads").
 #include "reactor/core/event_loop.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -285,20 +287,27 @@ TEST_P(EventLoopTest, EqualDelaysFireInSchedulingOrder) {
 }
 
 TEST_P(EventLoopTest, RunEveryDoesNotDrift) {
-  // Each callback does 6 ms of work on a 10 ms period. Counting each deadline from the
-  // previous deadline gives ~30 fires in 300 ms; counting from the end of the callback
-  // would give ~300 / 16 = 18. The bounds are generous for a loaded machine.
-  int fires = 0;
-  TimerId id = loop_.run_every(10ms, [&] {
-    ++fires;
-    const auto until = Clock::now() + 6ms;
-    while (Clock::now() < until) {
+  // Each callback runs longer than the period: until the loop's clock is a full interval
+  // past the iteration that fired it. The next deadline counts from the previous deadline
+  // (at most one interval after that iteration's now()), so it has passed when the callback
+  // returns and the timer fires again in the very next iteration, however slow the machine.
+  // A deadline counted from the end of the callback would still be an interval away, and
+  // the 1 ms probe timer would run iterations without it in between.
+  constexpr auto kInterval = 5ms;
+  constexpr int kFires = 20;
+  std::vector<uint64_t> iterations;
+  TimerId probe = loop_.run_every(1ms, [] {});
+  TimerId id = loop_.run_every(kInterval, [&] {
+    iterations.push_back(loop_.stats().iterations);
+    const auto until = loop_.now() + kInterval;
+    while (Clock::now() <= until) {
     }
   });
-  run_for(loop_, 300ms);
+  ASSERT_TRUE(run_until(loop_, [&] { return iterations.size() >= kFires; }));
   loop_.cancel(id);
-  EXPECT_GE(fires, 23);
-  EXPECT_LE(fires, 31);
+  loop_.cancel(probe);
+  for (size_t i = 1; i < iterations.size(); ++i)
+    EXPECT_EQ(iterations[i], iterations[i - 1] + 1) << "fire " << i << " waited: drift";
 }
 
 TEST_P(EventLoopTest, CancelledTimerDoesNotFire) {
@@ -466,6 +475,80 @@ TEST(EventLoopEdgeTriggered, RequeueCallsTheHandlerAgainInTheNextIteration) {
   loop.unwatch(a.get());
 }
 
+/// A user selector: wraps the poll backend and counts the loop's calls into it.
+class CountingSelector final : public Selector {
+ public:
+  struct Counts {
+    int add = 0, modify = 0, remove = 0, wait = 0;
+  };
+  explicit CountingSelector(Counts& counts) : counts_(counts) {}
+  std::error_code add(int fd, uint32_t interest, uint64_t token) override {
+    ++counts_.add;
+    return inner_->add(fd, interest, token);
+  }
+  std::error_code modify(int fd, uint32_t interest, uint64_t token) override {
+    ++counts_.modify;
+    return inner_->modify(fd, interest, token);
+  }
+  void remove(int fd) override {
+    ++counts_.remove;
+    inner_->remove(fd);
+  }
+  void wait(std::chrono::milliseconds timeout, std::vector<ReadyEvent>& ready) override {
+    ++counts_.wait;
+    inner_->wait(timeout, ready);
+  }
+  std::string_view name() const override { return "counting"; }
+
+ private:
+  Counts& counts_;
+  std::unique_ptr<Selector> inner_ = make_selector("poll");
+};
+
+TEST(EventLoopUserSelector, TimersTasksAndDescriptorsGoThroughIt) {
+  test::FdLeakGuard leaks;
+  CountingSelector::Counts counts;
+  {
+    EventLoop loop(std::make_unique<CountingSelector>(counts));
+    EXPECT_EQ(loop.backend(), "counting");
+    EXPECT_FALSE(loop.edge_triggered());
+    EXPECT_EQ(counts.add, 1) << "the loop's own wake-up descriptor";
+
+    auto ab = socket_pair();
+    std::string got;
+    CountingHandler h([&](uint32_t) {
+      char buf[16];
+      ssize_t n;
+      while ((n = ::read(ab.first.get(), buf, sizeof buf)) > 0)
+        got.append(buf, static_cast<size_t>(n));
+    });
+    ASSERT_FALSE(loop.watch(ab.first.get(), 0, h));
+    loop.set_interest(ab.first.get(), io::kReadable);
+    loop.set_interest(ab.first.get(), io::kReadable);  // unchanged: no call
+    EXPECT_EQ(counts.add, 2);
+    EXPECT_EQ(counts.modify, 1);
+
+    bool timer = false, task = false;
+    loop.run_after(1ms, [&] { timer = true; });
+    std::thread poster([&] { loop.post([&] { task = true; }); });
+    write_all(ab.second.get(), "ping");
+    const bool all = run_until(loop, [&] { return timer && task && got == "ping"; });
+    poster.join();
+    ASSERT_TRUE(all);
+    EXPECT_GE(h.calls, 1);
+    EXPECT_EQ(static_cast<uint64_t>(counts.wait), loop.stats().iterations);
+    loop.unwatch(ab.first.get());
+    EXPECT_EQ(counts.remove, 1);
+  }
+  EXPECT_EQ(counts.remove, 2) << "the wake-up descriptor is removed when the loop goes";
+  EXPECT_EQ(counts.add, 2);
+}
+
+TEST(EventLoopDeathTest, NullSelectorAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(EventLoop(std::unique_ptr<Selector>()), "needs a selector");
+}
+
 // A task that throws leaves run(); the tasks of its batch that had already run must not run
 // again (nor the one that threw) when the loop runs next.
 TEST(EventLoop, ThrowingTaskDoesNotMakeItsBatchRunAgain) {
@@ -493,12 +576,28 @@ TEST(EventLoop, UnknownBackendThrows) {
   EXPECT_EQ(loop.backend(), "epoll");
 }
 
-TEST(EventLoop, OneLoopPerThreadSequentially) {
+// While a loop lives a second one on its thread aborts (EventLoopDeathTest); once it is
+// destroyed the thread may make a new one, and that one works.
+TEST(EventLoop, NewLoopAllowedAfterThePreviousIsDestroyed) {
   test::FdLeakGuard leaks;
-  for (int i = 0; i < 3; ++i) {
-    EventLoop loop;
-    EXPECT_TRUE(loop.in_loop_thread());
+  for (int round = 0; round < 3; ++round) {
+    auto loop = std::make_unique<EventLoop>();
+    int ran = 0;
+    loop->post([&] { ++ran; });
+    run_for(*loop, 1ms);
+    EXPECT_EQ(ran, 1) << "round " << round;
   }
+}
+
+TEST(EventLoopDeathTest, SecondLoopAbortsAfterANewOneReplacedTheFirst) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        { EventLoop first; }
+        EventLoop second;  // allowed: the first is gone
+        EventLoop third;   // not allowed: the second lives
+      },
+      "only one EventLoop may exist per thread");
 }
 
 TEST(EventLoopDeathTest, SecondLoopInSameThreadAborts) {
@@ -531,6 +630,58 @@ TEST(EventLoopDeathTest, TimerFromForeignThreadAborts) {
       {
         EventLoop loop;
         std::thread foreign([&] { loop.run_after(1ms, [] {}); });
+        foreign.join();
+      },
+      "does not own this EventLoop");
+}
+
+// Every loop-thread-only member checks its thread (event_loop.h): one case per member.
+struct ForeignCall {
+  const char* name;
+  void (*call)(EventLoop& loop, int watched_fd);
+};
+
+void call_from_foreign_thread(void (*call)(EventLoop&, int)) {
+  EventLoop loop;
+  auto ab = socket_pair();
+  CountingHandler h;
+  (void)loop.watch(ab.first.get(), io::kReadable, h);
+  std::thread foreign([&] { call(loop, ab.first.get()); });
+  foreign.join();
+  loop.unwatch(ab.first.get());
+}
+
+std::string foreign_call_name(const ::testing::TestParamInfo<ForeignCall>& param) {
+  return param.param.name;
+}
+
+class EventLoopForeignThreadDeathTest : public ::testing::TestWithParam<ForeignCall> {};
+
+TEST_P(EventLoopForeignThreadDeathTest, Aborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(call_from_foreign_thread(GetParam().call), "does not own this EventLoop");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Members, EventLoopForeignThreadDeathTest,
+    ::testing::Values(
+        ForeignCall{"run", [](EventLoop& l, int) { l.run(); }},
+        ForeignCall{"set_interest", [](EventLoop& l, int fd) { l.set_interest(fd, 0); }},
+        ForeignCall{"interest", [](EventLoop& l, int fd) { (void)l.interest(fd); }},
+        ForeignCall{"unwatch", [](EventLoop& l, int fd) { l.unwatch(fd); }},
+        ForeignCall{"requeue", [](EventLoop& l, int fd) { l.requeue(fd, io::kReadable); }},
+        ForeignCall{"run_every", [](EventLoop& l, int) { l.run_every(1ms, [] {}); }},
+        ForeignCall{"cancel", [](EventLoop& l, int) { l.cancel(TimerId{}); }},
+        ForeignCall{"on_signal", [](EventLoop& l, int) { l.on_signal(SIGUSR2, [](int) {}); }},
+        ForeignCall{"now", [](EventLoop& l, int) { (void)l.now(); }}),
+    foreign_call_name);
+
+TEST(EventLoopDeathTest, DestroyFromForeignThreadAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        auto loop = std::make_unique<EventLoop>();
+        std::thread foreign([&] { loop.reset(); });
         foreign.join();
       },
       "does not own this EventLoop");
@@ -585,13 +736,14 @@ TEST_P(EventLoopThreadsTest, PostFromManyThreads) {
 }
 
 // Without any timer to wake it, the loop relies on post()'s wake-up alone: a single lost
-// wake-up leaves it asleep with tasks queued (only the 3 s failsafe ends the wait).
+// wake-up leaves it asleep with tasks queued (only the failsafe ends the wait). The failsafe
+// is far off so that a slow machine (or TSan) finishing late is not taken for a lost one.
 TEST_P(EventLoopThreadsTest, EveryPostWakesAnIdleLoop) {
   constexpr int kThreads = 3, kEach = 20000;
   int count = 0;
   bool failsafe = false;
   int done_at_failsafe = 0;
-  TimerId guard = loop_.run_after(3s, [&] {
+  TimerId guard = loop_.run_after(30s, [&] {
     failsafe = true;
     done_at_failsafe = count;
     loop_.stop();
@@ -648,19 +800,76 @@ TEST_P(EventLoopThreadsTest, DispatchFromAnotherThreadRunsOnLoopThread) {
   EXPECT_TRUE(on_loop);
 }
 
-TEST_P(EventLoopThreadsTest, StatsReadableFromAnotherThread) {
-  std::atomic<bool> done{false};
-  std::atomic<uint64_t> seen{0};
-  std::thread reader([&] {
-    while (!done) seen = loop_.stats().iterations;
+// Tasks are move-only: a descriptor owned by another thread travels inside the task and
+// is closed by it on the loop thread (the FdLeakGuard fails the test if it never is).
+TEST_P(EventLoopThreadsTest, DescriptorMovedIntoAPostIsClosedOnTheLoopThread) {
+  std::atomic<int> number{-1};
+  bool closed_on_loop = false;
+  std::thread poster([&] {
+    auto ab = socket_pair();  // this thread owns both ends
+    number = ab.first.get();
+    loop_.post([&, fd = std::move(ab.first)]() mutable {
+      closed_on_loop = loop_.in_loop_thread() && fd;
+      fd.reset();
+    });
   });
-  int ticks = 0;
-  TimerId id = loop_.run_every(1ms, [&] { ++ticks; });
-  ASSERT_TRUE(run_until(loop_, [&] { return ticks >= 10; }));
-  loop_.cancel(id);
-  done = true;
+  poster.join();  // the poster's own end (ab.second) is closed already
+  ASSERT_TRUE(run_until(loop_, [&] { return closed_on_loop; }));
+  EXPECT_EQ(::fcntl(number.load(), F_GETFD), -1) << "descriptor still open after the task";
+}
+
+// The reader sees the counters move forward only, and sees them reach what the loop did:
+// it stops once it has read kIterations, and the loop runs until the reader has stopped.
+TEST_P(EventLoopThreadsTest, StatsReadableFromAnotherThread) {
+  constexpr uint64_t kIterations = 20;
+  std::atomic<bool> reader_done{false};
+  uint64_t last_iterations = 0, last_events = 0;  // the reader's; read after join
+  bool went_back = false;
+  std::thread reader([&] {
+    const auto deadline = Clock::now() + 10s;
+    while (last_iterations < kIterations && Clock::now() < deadline) {
+      const LoopStats s = loop_.stats();
+      went_back |= s.iterations < last_iterations || s.events < last_events;
+      last_iterations = s.iterations;
+      last_events = s.events;
+      loop_.post([] {});  // an event (the wake-up) for the events counter
+      std::this_thread::yield();
+    }
+    reader_done = true;
+  });
+  const bool finished = run_until(loop_, [&] { return reader_done.load(); });
   reader.join();
-  EXPECT_GE(loop_.stats().iterations, 10u);
+  ASSERT_TRUE(finished);
+  EXPECT_FALSE(went_back) << "a counter went backwards";
+  EXPECT_GE(last_iterations, kIterations) << "the reader never saw the loop's iterations";
+  EXPECT_GE(last_events, 1u) << "the reader never saw an event";
+  const LoopStats now = loop_.stats();
+  EXPECT_GE(now.iterations, last_iterations);
+  EXPECT_GE(now.events, last_events);
+}
+
+// The members marked "any thread" do not abort from another thread, and do their job.
+TEST_P(EventLoopThreadsTest, AnyThreadMembersWorkFromAnotherThread) {
+  bool in_loop = true, edge = false;
+  std::string backend;
+  int ran = 0;
+  std::thread other([&] {
+    in_loop = loop_.in_loop_thread();
+    backend = std::string(loop_.backend());
+    edge = loop_.edge_triggered();
+    (void)loop_.stats();
+    loop_.post([&] { ++ran; });
+    loop_.dispatch([&] { ++ran; });
+    loop_.stop();
+  });
+  other.join();
+  TimerId failsafe = loop_.run_after(10s, [&] { loop_.stop(); });
+  loop_.run();
+  loop_.cancel(failsafe);
+  EXPECT_FALSE(in_loop);
+  EXPECT_EQ(backend, GetParam());
+  EXPECT_EQ(edge, GetParam() == "epoll-et");
+  EXPECT_EQ(ran, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EventLoopThreadsTest,

@@ -214,7 +214,7 @@ TEST_P(SelectorTest, WaitTimeoutHonoured) {
   const auto took = Clock::now() - start;
   EXPECT_TRUE(ready_.empty());
   EXPECT_GE(took, 45ms);  // a little slack for the clock's granularity
-  EXPECT_LT(took, 2s);
+  EXPECT_LT(took, 30s);   // not taken as "no limit"; far off, for a loaded machine
   selector_->remove(a.get());
 }
 

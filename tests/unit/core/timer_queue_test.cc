@@ -104,6 +104,15 @@ TEST_F(TimerQueueTest, PeriodicKeepsItsPhaseAndSkipsMissedTicks) {
   EXPECT_EQ(q_.size(), 1u);
 }
 
+TEST_F(TimerQueueTest, PeriodicCountsFromTheDeadlineNotFromWhenItRan) {
+  at(10ms, 1, 10ms);
+  q_.run_due(t0_ + 13ms);  // fired 3 ms late
+  EXPECT_EQ(q_.next_deadline(), t0_ + 20ms) << "the lateness carried into the schedule";
+  q_.run_due(t0_ + 29ms);  // 9 ms late: still on the grid
+  EXPECT_EQ(q_.next_deadline(), t0_ + 30ms);
+  EXPECT_EQ(fired_.size(), 2u);
+}
+
 TEST_F(TimerQueueTest, PeriodicCancelledFromItsOwnCallback) {
   TimerId id;
   int fired = 0;
