@@ -29,14 +29,14 @@ enum : std::uint8_t {
   kToken = 1,       // tchar (RFC 9110 §5.6.2)
   kFieldValue = 2,  // HT, SP, VCHAR, obs-text
   kTarget = 4,      // VCHAR except '#': a request-target never carries a fragment
-  kHost = 8,        // reg-name, IP-literal and port characters, without userinfo '@'
+  kRegName = 8,     // unreserved / sub-delims (RFC 3986 §3.2.2), without '%'
   kScheme = 16,     // ALPHA / DIGIT / "+" / "-" / "."
 };
 
 constexpr std::array<std::uint8_t, 256> make_char_classes() {
   std::array<std::uint8_t, 256> table{};
   constexpr std::string_view token_marks = "!#$%&'*+-.^_`|~";
-  constexpr std::string_view host_marks = "-._~!$&'()*+,;=:[]%";
+  constexpr std::string_view reg_name_marks = "-._~!$&'()*+,;=";
   constexpr std::string_view scheme_marks = "+-.";
   for (int c = 0; c < 256; ++c) {
     const char ch = static_cast<char>(c);
@@ -46,7 +46,7 @@ constexpr std::array<std::uint8_t, 256> make_char_classes() {
     if (alnum || (vchar && token_marks.find(ch) != std::string_view::npos)) bits |= kToken;
     if (c == '\t' || (c >= 0x20 && c != 0x7f)) bits |= kFieldValue;
     if (vchar && c != '#') bits |= kTarget;
-    if (alnum || (vchar && host_marks.find(ch) != std::string_view::npos)) bits |= kHost;
+    if (alnum || (vchar && reg_name_marks.find(ch) != std::string_view::npos)) bits |= kRegName;
     if (alnum || (vchar && scheme_marks.find(ch) != std::string_view::npos)) bits |= kScheme;
     table[static_cast<std::size_t>(c)] = bits;
   }
@@ -90,14 +90,109 @@ bool for_each_element(std::string_view list, F&& f) {
   return true;
 }
 
-// authority = host [":" port]; userinfo is rejected by kHost lacking '@'.
-bool valid_authority(std::string_view a, bool port_required) {
-  if (a.empty() || !all_of_class(a, kHost)) return false;
-  if (!port_required) return true;
-  const std::size_t colon = a.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == a.size()) return false;
-  const std::string_view port = a.substr(colon + 1);
-  return std::all_of(port.begin(), port.end(), is_digit);
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The authority grammar of RFC 3986 §3.2.2-3.2.3, as RFC 9112 uses it for Host and
+// for the absolute-form and authority-form targets (see the verdicts in parser.h).
+
+// IPv4address = dec-octet "." dec-octet "." dec-octet "." dec-octet; dec-octet is
+// 0-255 without a leading zero.
+bool valid_ipv4(std::string_view s) {
+  std::size_t i = 0;
+  for (int octet = 0; octet < 4; ++octet) {
+    if (octet > 0 && (i == s.size() || s[i++] != '.')) return false;
+    const std::size_t start = i;
+    unsigned value = 0;
+    while (i < s.size() && i - start < 3 && is_digit(s[i])) value = value * 10 + (s[i++] - '0');
+    if (i == start || value > 255 || (i - start > 1 && s[start] == '0')) return false;
+  }
+  return i == s.size();
+}
+
+// IPv6address: eight h16 groups of 1-4 HEXDIG, the last two of which may be written
+// as an IPv4address; one "::" stands for one or more groups of zeros.
+bool valid_ipv6(std::string_view s) {
+  std::size_t i = 0;
+  int groups = 0;
+  bool gap = s.substr(0, 2) == "::";
+  if (gap) i = 2;
+  while (i < s.size()) {
+    std::size_t j = i;
+    while (j < s.size() && j - i < 4 && hex_value(s[j]) >= 0) ++j;
+    if (j < s.size() && s[j] == '.') {  // ls32 as an IPv4address ends the literal
+      if (!valid_ipv4(s.substr(i))) return false;
+      groups += 2;
+      break;
+    }
+    if (j == i) return false;
+    ++groups;
+    i = j;
+    if (i == s.size()) break;
+    if (s[i++] != ':' || i == s.size()) return false;  // a single trailing ':' is not "::"
+    if (s[i] == ':') {
+      if (gap) return false;
+      gap = true;
+      ++i;
+    }
+  }
+  return gap ? groups <= 7 : groups == 8;
+}
+
+// IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+bool valid_ipvfuture(std::string_view s) {
+  if (s.empty() || (s[0] | 0x20) != 'v') return false;
+  std::size_t i = 1;
+  while (i < s.size() && hex_value(s[i]) >= 0) ++i;
+  if (i == 1 || i + 1 >= s.size() || s[i] != '.') return false;
+  for (++i; i < s.size(); ++i) {
+    if (!is(s[i], kRegName) && s[i] != ':') return false;
+  }
+  return true;
+}
+
+// Where the host of `a` ends: after "]" of an IP-literal, or at the first byte that is
+// not reg-name (unreserved / sub-delims / pct-encoded). npos when the host is malformed.
+std::size_t host_end(std::string_view a) {
+  if (!a.empty() && a[0] == '[') {
+    const std::size_t close = a.find(']');
+    if (close == std::string_view::npos) return std::string_view::npos;
+    const std::string_view literal = a.substr(1, close - 1);
+    return valid_ipv6(literal) || valid_ipvfuture(literal) ? close + 1 : std::string_view::npos;
+  }
+  std::size_t i = 0;
+  while (i < a.size()) {
+    if (is(a[i], kRegName)) {
+      ++i;
+    } else if (a[i] == '%') {
+      if (i + 2 >= a.size() || hex_value(a[i + 1]) < 0 || hex_value(a[i + 2]) < 0) {
+        return std::string_view::npos;
+      }
+      i += 3;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+enum class Port : std::uint8_t { optional, required };
+
+// authority = uri-host [":" port], without userinfo. The host must not be empty: the
+// "http" and "https" schemes forbid it (RFC 9110 §4.2.1-4.2.2). port = *DIGIT, so
+// "host:" is accepted unless the port is required (CONNECT, RFC 9110 §9.3.6).
+bool valid_authority(std::string_view a, Port port) {
+  const std::size_t end = host_end(a);
+  if (end == 0 || end == std::string_view::npos) return false;
+  if (end == a.size()) return port == Port::optional;
+  if (a[end] != ':') return false;
+  const std::string_view digits = a.substr(end + 1);
+  if (digits.empty() && port == Port::required) return false;
+  return std::all_of(digits.begin(), digits.end(), is_digit);
 }
 
 // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
@@ -177,13 +272,6 @@ std::size_t skip_plain_target(const char* p, std::size_t i, std::size_t end) {
   return i;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 RequestParser::RequestParser(const Limits& limits) : limits_(limits) {
@@ -199,7 +287,7 @@ void RequestParser::reset() noexcept {
   pos_ = scan_ = seen_ = block_start_ = body_start_ = 0;
   leading_lines_ = 0;
   method_ = target_ = path_ = query_ = Span{};
-  root_path_ = false;
+  root_path_ = target_has_authority_ = false;
   fields_.clear();
   trailer_count_ = 0;
   host_count_ = 0;
@@ -356,7 +444,10 @@ bool RequestParser::classify_target(std::string_view in) {
     return true;
   }
   if (connect) {
-    if (!valid_authority(target, true)) return fail(400, "malformed authority-form target");
+    if (!valid_authority(target, Port::required)) {
+      return fail(400, "malformed authority-form target");
+    }
+    target_has_authority_ = true;
     path_ = query_ = span(end, end);
     return true;
   }
@@ -367,9 +458,10 @@ bool RequestParser::classify_target(std::string_view in) {
   if (!alpha || target.substr(i, 3) != "://") return fail(400, "malformed request-target");
   const std::size_t authority = i + 3;
   const std::size_t path = std::min(target.find_first_of("/?", authority), target.size());
-  if (!valid_authority(target.substr(authority, path - authority), false)) {
+  if (!valid_authority(target.substr(authority, path - authority), Port::optional)) {
     return fail(400, "malformed authority in absolute-form target");
   }
+  target_has_authority_ = true;
   split_path_query(in, begin + path, end);
   root_path_ = path_.length == 0;
   return true;
@@ -427,7 +519,10 @@ bool RequestParser::interpret_field(std::string_view name, std::string_view valu
     case 4:
       if (!iequals(name, "host")) break;
       if (++host_count_ > 1) return fail(400, "more than one Host");
-      if (!all_of_class(value, kHost)) return fail(400, "invalid Host");
+      // An empty Host is only meaningful when the target carries the authority.
+      if (value.empty() ? !target_has_authority_ : !valid_authority(value, Port::optional)) {
+        return fail(400, "invalid Host");
+      }
       break;
     case 6:
       // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
