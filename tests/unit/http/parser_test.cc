@@ -678,25 +678,27 @@ TEST_P(HostField, OneByteAtATime) {
 
 INSTANTIATE_TEST_SUITE_P(Parser, HostField, ::testing::ValuesIn(host_cases()), case_name<HostCase>);
 
-// The target and field values are pre-scanned eight bytes at a time; a bad byte must
-// be caught at every offset within and across those words, a good one let through.
+// The target, field values and line ends are scanned sixteen bytes at a time, the
+// input's last block reloaded from its end; a bad byte must be caught at every offset
+// within and across those blocks, a good one let through.
 TEST(ParserWordScan, EveryOffsetOfTargetAndValue) {
-  for (std::size_t at = 0; at < 24; ++at) {
+  constexpr std::size_t kLength = 40;  // two whole blocks and a partial one
+  for (std::size_t at = 0; at < kLength; ++at) {
     SCOPED_TRACE(at);
     for (const char bad : {'\0', '\x01', '\x1f', '\r', '\n', '\x7f'}) {
-      std::string value(24, 'v');
+      std::string value(kLength, 'v');
       value[at] = bad;
       const std::string wire = get_with("X-A: " + value + "\r\n");
       EXPECT_EQ(feed(wire, whole(wire)).last.status, 400) << int(bad);
     }
     for (const char bad : {' ', '#', '\x7f', '\x80', '\xff', '\t'}) {
-      std::string target = "/" + std::string(24, 't');
+      std::string target = "/" + std::string(kLength, 't');
       target[at + 1] = bad;
       const std::string wire = line("GET " + target + " HTTP/1.1");
       EXPECT_EQ(feed(wire, whole(wire)).last.status, 400) << int(bad);
     }
     for (const char good : {'\t', ' ', '\x80', '\xff', '~', '"'}) {
-      std::string value(24, 'v');
+      std::string value(kLength, 'v');
       value[at] = good;
       const std::string wire = get_with("X-A: " + value + "\r\n");
       const StreamResult r = feed(wire, whole(wire));
