@@ -168,10 +168,12 @@ std::size_t host_end(std::string_view a) {
     const std::string_view literal = a.substr(1, close - 1);
     return valid_ipv6(literal) || valid_ipvfuture(literal) ? close + 1 : std::string_view::npos;
   }
+  // s[a.size()] is readable and ends the run (see valid_authority): no bound check.
+  const char* s = a.data();
   std::size_t i = 0;
   for (;;) {
-    while (i < a.size() && is(a[i], kRegName)) ++i;
-    if (i == a.size() || a[i] != '%') return i;
+    while (is(s[i], kRegName)) ++i;
+    if (s[i] != '%') return i;
     if (i + 2 >= a.size() || hex_value(a[i + 1]) < 0 || hex_value(a[i + 2]) < 0) {
       return std::string_view::npos;
     }
@@ -184,16 +186,19 @@ enum class Port : std::uint8_t { optional, required };
 // authority = uri-host [":" port], without userinfo. The host must not be empty: the
 // "http" and "https" schemes forbid it (RFC 9110 §4.2.1-4.2.2). port = *DIGIT, so
 // "host:" is accepted unless the port is required (CONNECT, RFC 9110 §9.3.6).
+// The byte right after `a` must be readable and be neither reg-name, '%' nor a digit, so
+// that it stops the scans: every caller has one there, the CR or OWS after a Host value,
+// the SP after a CONNECT target, the '/', '?' or SP after an absolute-form authority.
 bool valid_authority(std::string_view a, Port port) {
   const std::size_t end = host_end(a);
   if (end == 0 || end == std::string_view::npos) return false;
   if (end == a.size()) return port == Port::optional;
   if (a[end] != ':') return false;
   if (end + 1 == a.size()) return port == Port::optional;
-  for (std::size_t i = end + 1; i < a.size(); ++i) {
-    if (!is_digit(a[i])) return false;
-  }
-  return true;
+  const char* s = a.data();
+  std::size_t i = end + 1;
+  while (is_digit(s[i])) ++i;
+  return i == a.size();
 }
 
 // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
@@ -430,20 +435,25 @@ RequestParser::Result RequestParser::parse(std::string_view in) {
 }
 
 // One move of the state machine; false when it must wait for input or has finished.
+// A request head usually arrives whole, so its phases fall through into each other
+// instead of coming back through the caller's loop once per phase.
 bool RequestParser::step(std::string_view in) {
   std::size_t lf = 0;
   switch (phase_) {
     case Phase::leading:
-      return skip_leading_lines(in);
+      if (!skip_leading_lines(in)) return false;
+      [[fallthrough]];
     case Phase::request_line:
-      return next_line(in, pos_ + limits_.max_request_line + 2, lf, 414, "request line too long") &&
-             parse_request_line(in, lf);
+      if (!next_line(in, pos_ + limits_.max_request_line + 2, lf, 414, "request line too long") ||
+          !parse_request_line(in, lf)) {
+        return false;
+      }
+      [[fallthrough]];
     case Phase::headers:
-      // All complete field lines in one go, without coming back through this switch.
       while (next_line(in, block_start_ + limits_.max_header_bytes, lf, 431,
                        "header block too large")) {
         if (!parse_field_line(in, lf)) return false;
-        if (phase_ != Phase::headers) return true;
+        if (phase_ != Phase::headers) return phase_ != Phase::done;
       }
       return false;
     case Phase::trailers:

@@ -142,24 +142,24 @@ class RequestParser {
     return {in.data() + s.offset, s.length};
   }
 
-  bool step(std::string_view in);
-  bool next_line(std::string_view in, std::size_t bound, std::size_t& lf, int status,
+  inline bool step(std::string_view in);
+  inline bool next_line(std::string_view in, std::size_t bound, std::size_t& lf, int status,
                  std::string_view too_long);
-  bool skip_leading_lines(std::string_view in);
-  bool parse_request_line(std::string_view in, std::size_t lf);
-  bool classify_target(std::string_view in);
-  void split_path_query(std::string_view in, std::size_t begin, std::size_t end);
-  bool parse_field_line(std::string_view in, std::size_t lf);
-  bool interpret_field(std::string_view name, std::string_view value);
+  inline bool skip_leading_lines(std::string_view in);
+  inline bool parse_request_line(std::string_view in, std::size_t lf);
+  inline bool classify_target(std::string_view in);
+  inline void split_path_query(std::string_view in, std::size_t begin, std::size_t end);
+  inline bool parse_field_line(std::string_view in, std::size_t lf);
+  inline bool interpret_field(std::string_view name, std::string_view value);
   bool set_content_length(std::string_view value);
   bool add_transfer_codings(std::string_view value);
-  bool finish_headers();
+  inline bool finish_headers();
   bool finish_trailers();
   bool parse_chunk_size(std::string_view in, std::size_t lf);
   bool read_chunk_data(std::string_view in);
   bool expect_chunk_crlf(std::string_view in);
   bool fail(int status, std::string_view reason);
-  void bind_views(std::string_view in);
+  inline void bind_views(std::string_view in);
 
   Limits limits_;
   Phase phase_ = Phase::leading;
