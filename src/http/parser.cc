@@ -354,6 +354,39 @@ std::size_t skip_plain_target(const char* p, std::size_t i, std::size_t end, std
 #endif
 }
 
+// The usual Host, checked 16 bytes at once: a name of letters, digits, '.' and '-'
+// (a reg-name, so also every IPv4address), optionally ':' and digits. True only for
+// values the full grammar accepts; false sends anything else (pct-encoding, brackets,
+// sub-delims, or fewer than 16 readable bytes) to valid_authority.
+bool plain_host(std::string_view value, std::size_t readable) {
+#if defined(__SSE2__)
+  const std::size_t n = value.size();
+  if (n > 16 || readable < 16) return false;
+  const __m128i x = load128(value.data());
+  // Unsigned b <= k exactly when min(b, k) == b; b - 'a' wraps for bytes below 'a'.
+  const auto at_most = [](__m128i b, char k) {
+    return _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(k)), b);
+  };
+  // b | 0x20 lands in 'a'..'z' for letters of either case and for no other byte.
+  const __m128i letter =
+      at_most(_mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a')), 25);
+  const __m128i digit = at_most(_mm_sub_epi8(x, _mm_set1_epi8('0')), 9);
+  const __m128i mark =
+      _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')), _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+  const unsigned all = (1u << n) - 1;
+  const unsigned name = movemask(_mm_or_si128(_mm_or_si128(letter, digit), mark)) & all;
+  const unsigned colon = movemask(_mm_cmpeq_epi8(x, _mm_set1_epi8(':'))) & all;
+  if (colon == 0) return n > 0 && name == all;
+  const unsigned host = (colon & -colon) - 1;    // the bytes before the first ':'
+  const unsigned port = all & ~(host << 1 | 1);  // the bytes after it
+  return host != 0 && (name & host) == host && (movemask(digit) & port) == port;
+#else
+  (void)value;
+  (void)readable;
+  return false;
+#endif
+}
+
 // Whether the token at p (validated tchar, length already equal) is `lower`, ignoring
 // ASCII case, a word at a time: two overlapping loads cover 4-16 bytes, three 17-24.
 // OR-ing 0x20 is exact for `lower` made of lowercase letters, digits and '-': the only
@@ -632,17 +665,20 @@ bool RequestParser::parse_field_line(std::string_view in, std::size_t lf) {
   if (trailer) return true;
   fields_.push_back({span(begin, colon), span(v, last)});
   return interpret_field(std::string_view(p + begin, colon - begin),
-                         std::string_view(p + v, last - v));
+                         std::string_view(p + v, last - v), in.size() - v);
 }
 
 // The fields that change framing or connection handling; others pass through.
-bool RequestParser::interpret_field(std::string_view name, std::string_view value) {
+// `readable`: how many bytes from value.data() on lie inside the input.
+bool RequestParser::interpret_field(std::string_view name, std::string_view value,
+                                    std::size_t readable) {
   switch (name.size()) {
     case 4:
       if (!lower_equals(name.data(), "host")) break;
       if (++host_count_ > 1) return fail(400, "more than one Host");
       // An empty Host is only meaningful when the target carries the authority.
-      if (value.empty() ? !target_has_authority_ : !valid_authority(value, Port::optional)) {
+      if (value.empty() ? !target_has_authority_
+                        : !plain_host(value, readable) && !valid_authority(value, Port::optional)) {
         return fail(400, "invalid Host");
       }
       break;

@@ -144,13 +144,13 @@ class RequestParser {
 
   inline bool step(std::string_view in);
   inline bool next_line(std::string_view in, std::size_t bound, std::size_t& lf, int status,
-                 std::string_view too_long);
+                        std::string_view too_long);
   inline bool skip_leading_lines(std::string_view in);
   inline bool parse_request_line(std::string_view in, std::size_t lf);
   inline bool classify_target(std::string_view in);
   inline void split_path_query(std::string_view in, std::size_t begin, std::size_t end);
   inline bool parse_field_line(std::string_view in, std::size_t lf);
-  inline bool interpret_field(std::string_view name, std::string_view value);
+  inline bool interpret_field(std::string_view name, std::string_view value, std::size_t readable);
   bool set_content_length(std::string_view value);
   bool add_transfer_codings(std::string_view value);
   inline bool finish_headers();
