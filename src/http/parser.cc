@@ -247,9 +247,9 @@ bool valid_chunk_ext(std::string_view s) {
 //  - a 16-byte load is issued only where all 16 bytes lie inside the input, so nothing
 //    past the caller's buffer is ever read (the guard-page tests fault on an over-read);
 //  - near the end of the input the last block is loaded from size - 16 instead, and the
-//    bits of bytes before i are masked off; bits of bytes at or past `end` (later lines)
-//    are masked off too, so every answer is exact;
-//  - an input shorter than 16 bytes, and every other target, use the per-byte loop.
+//    bits of bytes before i are shifted out; a hit at or past `end` (a later line) means
+//    there is none in [i, end), so min() maps it to end and every answer is exact;
+//  - an input shorter than 16 bytes, and every target without SSE2, use a byte loop.
 constexpr std::uint64_t kOnes = 0x0101010101010101ull;
 
 inline std::uint64_t load64(const char* p) {
@@ -284,7 +284,6 @@ std::size_t first_hit(const char* p, std::size_t i, std::size_t end, std::size_t
     return i;
   }
   for (; i < end; i += 16) {
-    // A hit at or past `end` (a later line) means none in [i, end): min() maps it there.
     if (i + 16 > size) {  // the input's last bytes: reload its final 16, skip those before i
       const std::size_t at = size - 16;
       const unsigned hits = movemask(block_hits(load128(p + at))) >> (i - at);
