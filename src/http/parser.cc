@@ -5,6 +5,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "core/check.h"
 
 // Why the choices listed in parser.h lean strict: every request this parser accepts
@@ -29,14 +33,14 @@ enum : std::uint8_t {
   kToken = 1,       // tchar (RFC 9110 §5.6.2)
   kFieldValue = 2,  // HT, SP, VCHAR, obs-text
   kTarget = 4,      // VCHAR except '#': a request-target never carries a fragment
-  kHost = 8,        // reg-name, IP-literal and port characters, without userinfo '@'
+  kRegName = 8,     // unreserved / sub-delims (RFC 3986 §3.2.2), without '%'
   kScheme = 16,     // ALPHA / DIGIT / "+" / "-" / "."
 };
 
 constexpr std::array<std::uint8_t, 256> make_char_classes() {
   std::array<std::uint8_t, 256> table{};
   constexpr std::string_view token_marks = "!#$%&'*+-.^_`|~";
-  constexpr std::string_view host_marks = "-._~!$&'()*+,;=:[]%";
+  constexpr std::string_view reg_name_marks = "-._~!$&'()*+,;=";
   constexpr std::string_view scheme_marks = "+-.";
   for (int c = 0; c < 256; ++c) {
     const char ch = static_cast<char>(c);
@@ -46,7 +50,7 @@ constexpr std::array<std::uint8_t, 256> make_char_classes() {
     if (alnum || (vchar && token_marks.find(ch) != std::string_view::npos)) bits |= kToken;
     if (c == '\t' || (c >= 0x20 && c != 0x7f)) bits |= kFieldValue;
     if (vchar && c != '#') bits |= kTarget;
-    if (alnum || (vchar && host_marks.find(ch) != std::string_view::npos)) bits |= kHost;
+    if (alnum || (vchar && reg_name_marks.find(ch) != std::string_view::npos)) bits |= kRegName;
     if (alnum || (vchar && scheme_marks.find(ch) != std::string_view::npos)) bits |= kScheme;
     table[static_cast<std::size_t>(c)] = bits;
   }
@@ -90,14 +94,111 @@ bool for_each_element(std::string_view list, F&& f) {
   return true;
 }
 
-// authority = host [":" port]; userinfo is rejected by kHost lacking '@'.
-bool valid_authority(std::string_view a, bool port_required) {
-  if (a.empty() || !all_of_class(a, kHost)) return false;
-  if (!port_required) return true;
-  const std::size_t colon = a.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == a.size()) return false;
-  const std::string_view port = a.substr(colon + 1);
-  return std::all_of(port.begin(), port.end(), is_digit);
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The authority grammar of RFC 3986 §3.2.2-3.2.3, as RFC 9112 uses it for Host and
+// for the absolute-form and authority-form targets (see the verdicts in parser.h).
+
+// IPv4address = dec-octet "." dec-octet "." dec-octet "." dec-octet; dec-octet is
+// 0-255 without a leading zero.
+bool valid_ipv4(std::string_view s) {
+  std::size_t i = 0;
+  for (int octet = 0; octet < 4; ++octet) {
+    if (octet > 0 && (i == s.size() || s[i++] != '.')) return false;
+    const std::size_t start = i;
+    unsigned value = 0;
+    while (i < s.size() && i - start < 3 && is_digit(s[i])) value = value * 10 + (s[i++] - '0');
+    if (i == start || value > 255 || (i - start > 1 && s[start] == '0')) return false;
+  }
+  return i == s.size();
+}
+
+// IPv6address: eight h16 groups of 1-4 HEXDIG, the last two of which may be written
+// as an IPv4address; one "::" stands for one or more groups of zeros.
+bool valid_ipv6(std::string_view s) {
+  std::size_t i = 0;
+  int groups = 0;
+  bool gap = s.substr(0, 2) == "::";
+  if (gap) i = 2;
+  while (i < s.size()) {
+    std::size_t j = i;
+    while (j < s.size() && j - i < 4 && hex_value(s[j]) >= 0) ++j;
+    if (j < s.size() && s[j] == '.') {  // ls32 as an IPv4address ends the literal
+      if (!valid_ipv4(s.substr(i))) return false;
+      groups += 2;
+      break;
+    }
+    if (j == i) return false;
+    ++groups;
+    i = j;
+    if (i == s.size()) break;
+    if (s[i++] != ':' || i == s.size()) return false;  // a single trailing ':' is not "::"
+    if (s[i] == ':') {
+      if (gap) return false;
+      gap = true;
+      ++i;
+    }
+  }
+  return gap ? groups <= 7 : groups == 8;
+}
+
+// IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+bool valid_ipvfuture(std::string_view s) {
+  if (s.empty() || (s[0] | 0x20) != 'v') return false;
+  std::size_t i = 1;
+  while (i < s.size() && hex_value(s[i]) >= 0) ++i;
+  if (i == 1 || i + 1 >= s.size() || s[i] != '.') return false;
+  for (++i; i < s.size(); ++i) {
+    if (!is(s[i], kRegName) && s[i] != ':') return false;
+  }
+  return true;
+}
+
+// Where the host of `a` ends: after "]" of an IP-literal, or at the first byte that is
+// not reg-name (unreserved / sub-delims / pct-encoded). npos when the host is malformed.
+std::size_t host_end(std::string_view a) {
+  if (!a.empty() && a[0] == '[') {
+    const std::size_t close = a.find(']');
+    if (close == std::string_view::npos) return std::string_view::npos;
+    const std::string_view literal = a.substr(1, close - 1);
+    return valid_ipv6(literal) || valid_ipvfuture(literal) ? close + 1 : std::string_view::npos;
+  }
+  // s[a.size()] is readable and ends the run (see valid_authority): no bound check.
+  const char* s = a.data();
+  std::size_t i = 0;
+  for (;;) {
+    while (is(s[i], kRegName)) ++i;
+    if (s[i] != '%') return i;
+    if (i + 2 >= a.size() || hex_value(a[i + 1]) < 0 || hex_value(a[i + 2]) < 0) {
+      return std::string_view::npos;
+    }
+    i += 3;
+  }
+}
+
+enum class Port : std::uint8_t { optional, required };
+
+// authority = uri-host [":" port], without userinfo. The host must not be empty: the
+// "http" and "https" schemes forbid it (RFC 9110 §4.2.1-4.2.2). port = *DIGIT, so
+// "host:" is accepted unless the port is required (CONNECT, RFC 9110 §9.3.6).
+// The byte right after `a` must be readable and be neither reg-name, '%' nor a digit, so
+// that it stops the scans: every caller has one there, the CR or OWS after a Host value,
+// the SP after a CONNECT target, the '/', '?' or SP after an absolute-form authority.
+bool valid_authority(std::string_view a, Port port) {
+  const std::size_t end = host_end(a);
+  if (end == 0 || end == std::string_view::npos) return false;
+  if (end == a.size()) return port == Port::optional;
+  if (a[end] != ':') return false;
+  if (end + 1 == a.size()) return port == Port::optional;
+  const char* s = a.data();
+  std::size_t i = end + 1;
+  while (is_digit(s[i])) ++i;
+  return i == a.size();
 }
 
 // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
@@ -139,49 +240,175 @@ bool valid_chunk_ext(std::string_view s) {
   return true;
 }
 
-// SWAR (SIMD within a register) pre-scans for the two long runs of a request, the
-// target and the field values: eight bytes per step until a word *may* hold a byte
-// needing a closer look, then the exact per-byte loop takes over. The tests are the
-// classic "has a byte less than n" / "has a zero byte" tricks; a borrow can only flag
-// bytes above a truly flagged one, so they never miss and rarely over-report.
+// Bulk scans for the long runs of a request: line ends, the target, field values.
+// Each returns the first byte in [i, end) that needs a closer look (or end); the bytes
+// before it are surely plain. On x86-64 they test 16 bytes per step with SSE2, which is
+// part of the baseline ABI (no -march flag needed):
+//  - a 16-byte load is issued only where all 16 bytes lie inside the input, so nothing
+//    past the caller's buffer is ever read (the guard-page tests fault on an over-read);
+//  - near the end of the input the last block is loaded from size - 16 instead, and the
+//    bits of bytes before i are shifted out; a hit at or past `end` (a later line) means
+//    there is none in [i, end), so min() maps it to end and every answer is exact;
+//  - an input shorter than 16 bytes, and every target without SSE2, use a byte loop.
 constexpr std::uint64_t kOnes = 0x0101010101010101ull;
-constexpr std::uint64_t kHighs = 0x8080808080808080ull;
 
 inline std::uint64_t load64(const char* p) {
   std::uint64_t x;
   std::memcpy(&x, p, sizeof x);
   return x;
 }
-inline std::uint64_t has_less(std::uint64_t x, std::uint8_t n) {
-  return (x - kOnes * n) & ~x & kHighs;
-}
-inline std::uint64_t has_byte(std::uint64_t x, std::uint8_t b) {
-  return has_less(x ^ (kOnes * b), 1);
+inline std::uint32_t load32(const char* p) {
+  std::uint32_t x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
 }
 
-// Skips bytes that are surely field-value characters other than HT: SP..0x7E, obs-text.
-std::size_t skip_plain_value(const char* p, std::size_t i, std::size_t end) {
-  for (; i + 8 <= end; i += 8) {
-    const std::uint64_t x = load64(p + i);
-    if ((has_less(x, 0x20) | has_byte(x, 0x7f)) != 0) break;
+// `byte_hit(c)` says whether byte c needs a closer look; under SSE2, `block_hits(v)`
+// says the same of the 16 bytes of v at once (as 0xFF bytes).
+#if defined(__SSE2__)
+inline __m128i load128(const char* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+inline unsigned movemask(__m128i v) {
+  return static_cast<unsigned>(_mm_movemask_epi8(v));
+}
+inline std::size_t first_bit(unsigned mask) {
+  return static_cast<std::size_t>(__builtin_ctz(mask));
+}
+
+template <typename BlockHits, typename ByteHit>
+std::size_t first_hit(const char* p, std::size_t i, std::size_t end, std::size_t size,
+                      BlockHits block_hits, ByteHit byte_hit) {
+  if (size < 16) {
+    while (i < end && !byte_hit(p[i])) ++i;
+    return i;
   }
+  for (; i < end; i += 16) {
+    if (i + 16 > size) {  // the input's last bytes: reload its final 16, skip those before i
+      const std::size_t at = size - 16;
+      const unsigned hits = movemask(block_hits(load128(p + at))) >> (i - at);
+      return hits != 0 ? std::min(i + first_bit(hits), end) : end;
+    }
+    const unsigned hits = movemask(block_hits(load128(p + i)));
+    if (hits != 0) return std::min(i + first_bit(hits), end);
+  }
+  return end;
+}
+#else
+template <typename ByteHit>
+std::size_t first_hit(const char* p, std::size_t i, std::size_t end, std::size_t,
+                      ByteHit byte_hit) {
+  while (i < end && !byte_hit(p[i])) ++i;
   return i;
 }
+#endif
 
-// Skips bytes that are surely request-target characters: 0x21..0x7E except '#'.
-std::size_t skip_plain_target(const char* p, std::size_t i, std::size_t end) {
-  for (; i + 8 <= end; i += 8) {
-    const std::uint64_t x = load64(p + i);
-    if ((has_less(x, 0x21) | (x & kHighs) | has_byte(x, 0x7f) | has_byte(x, '#')) != 0) break;
-  }
-  return i;
+// The first `c` in [i, end), or end: memchr without its call and dispatch, which cost
+// more than the search on lines this short.
+std::size_t find_byte(const char* p, std::size_t i, std::size_t end, std::size_t size, char c) {
+  const auto byte_hit = [c](char b) { return b == c; };
+#if defined(__SSE2__)
+  const __m128i needle = _mm_set1_epi8(c);
+  const auto block_hits = [needle](__m128i x) { return _mm_cmpeq_epi8(x, needle); };
+  return first_hit(p, i, end, size, block_hits, byte_hit);
+#else
+  return first_hit(p, i, end, size, byte_hit);
+#endif
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+// The first byte of [i, end) that is not SP..0x7E or obs-text, or end. HT stops it
+// too; the caller's exact loop accepts it and goes on.
+std::size_t skip_plain_value(const char* p, std::size_t i, std::size_t end, std::size_t size) {
+  const auto byte_hit = [](char b) { return static_cast<unsigned char>(b) < 0x20 || b == 0x7f; };
+#if defined(__SSE2__)
+  const __m128i ctl_max = _mm_set1_epi8(0x1f);
+  const __m128i del = _mm_set1_epi8(0x7f);
+  // Unsigned x <= 0x1F exactly when min(x, 0x1F) == x.
+  const auto block_hits = [ctl_max, del](__m128i x) {
+    return _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, ctl_max), x), _mm_cmpeq_epi8(x, del));
+  };
+  return first_hit(p, i, end, size, block_hits, byte_hit);
+#else
+  return first_hit(p, i, end, size, byte_hit);
+#endif
+}
+
+// The first byte of [i, end) that is not a request-target byte (0x21..0x7E except
+// '#'), or end.
+std::size_t skip_plain_target(const char* p, std::size_t i, std::size_t end, std::size_t size) {
+  const auto byte_hit = [](char b) { return !is(b, kTarget); };
+#if defined(__SSE2__)
+  const __m128i space = _mm_set1_epi8(0x20);
+  const __m128i del = _mm_set1_epi8(0x7f);
+  const __m128i hash = _mm_set1_epi8('#');
+  // Signed x > 0x20 is 0x21..0x7F: obs-text bytes are negative and fall out.
+  const auto block_hits = [=](__m128i x) {
+    const __m128i good = _mm_andnot_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(x, del), _mm_cmpeq_epi8(x, hash)), _mm_cmpgt_epi8(x, space));
+    return _mm_cmpeq_epi8(good, _mm_setzero_si128());
+  };
+  return first_hit(p, i, end, size, block_hits, byte_hit);
+#else
+  return first_hit(p, i, end, size, byte_hit);
+#endif
+}
+
+// The usual Host, checked 16 bytes at once: a name of letters, digits, '.' and '-'
+// (a reg-name, so also every IPv4address), optionally ':' and digits. True only for
+// values the full grammar accepts; false sends anything else (pct-encoding, brackets,
+// sub-delims, or fewer than 16 readable bytes) to valid_authority.
+bool plain_host(std::string_view value, std::size_t readable) {
+#if defined(__SSE2__)
+  const std::size_t n = value.size();
+  if (n > 16 || readable < 16) return false;
+  const __m128i x = load128(value.data());
+  // Unsigned b <= k exactly when min(b, k) == b; b - 'a' wraps for bytes below 'a'.
+  const auto at_most = [](__m128i b, char k) {
+    return _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(k)), b);
+  };
+  // b | 0x20 lands in 'a'..'z' for letters of either case and for no other byte.
+  const __m128i letter =
+      at_most(_mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a')), 25);
+  const __m128i digit = at_most(_mm_sub_epi8(x, _mm_set1_epi8('0')), 9);
+  const __m128i mark =
+      _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')), _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+  const unsigned all = (1u << n) - 1;
+  const unsigned name = movemask(_mm_or_si128(_mm_or_si128(letter, digit), mark)) & all;
+  const unsigned colon = movemask(_mm_cmpeq_epi8(x, _mm_set1_epi8(':'))) & all;
+  if (colon == 0) return n > 0 && name == all;
+  const unsigned host = (colon & -colon) - 1;    // the bytes before the first ':'
+  const unsigned port = all & ~(host << 1 | 1);  // the bytes after it
+  return host != 0 && (name & host) == host && (movemask(digit) & port) == port;
+#else
+  (void)value;
+  (void)readable;
+  return false;
+#endif
+}
+
+// Whether the token at p (validated tchar, length already equal) is `lower`, ignoring
+// ASCII case, a word at a time: two overlapping loads cover 4-16 bytes, three 17-24.
+// OR-ing 0x20 is exact for `lower` made of lowercase letters, digits and '-': the only
+// bytes it turns into one of those, other than the byte itself, are 'A'-'Z' and the
+// CTLs 0x10-0x19 and CR, which neither a token nor a field value may hold.
+bool lower_equals(const char* p, std::string_view lower) {
+  const std::size_t n = lower.size();
+  const char* q = lower.data();
+  if (n < 8) {
+    constexpr std::uint32_t kCase = 0x20202020u;
+    return ((load32(p) | kCase) == (load32(q) | kCase)) &&
+           ((load32(p + n - 4) | kCase) == (load32(q + n - 4) | kCase));
+  }
+  constexpr std::uint64_t kCase = kOnes * 0x20;
+  const auto same = [&](std::size_t at) {
+    return (load64(p + at) | kCase) == (load64(q + at) | kCase);
+  };
+  return same(0) && same(n / 2 - 4) && same(n - 8);
+}
+
+// A field value or list element (no CTL, see above) equal to `lower` ignoring case.
+bool is_named(std::string_view s, std::string_view lower) {
+  return s.size() == lower.size() && lower_equals(s.data(), lower);
 }
 
 }  // namespace
@@ -193,13 +420,15 @@ RequestParser::RequestParser(const Limits& limits) : limits_(limits) {
   request_.headers_.reserve(kInitialFieldCapacity);
 }
 
+// Runs once per keep-alive request, so it assigns members one by one rather than
+// rebuilding the Request (which would also drop the headers vector's capacity).
 void RequestParser::reset() noexcept {
   phase_ = Phase::leading;
   result_ = {State::need_more, 0, 0, {}};
   pos_ = scan_ = seen_ = block_start_ = body_start_ = 0;
   leading_lines_ = 0;
   method_ = target_ = path_ = query_ = Span{};
-  root_path_ = false;
+  root_path_ = target_has_authority_ = false;
   fields_.clear();
   trailer_count_ = 0;
   host_count_ = 0;
@@ -208,13 +437,17 @@ void RequestParser::reset() noexcept {
   te_chunked_count_ = 0;
   content_length_ = chunk_left_ = 0;
   chunk_ext_bytes_ = 0;
-  body_.clear();
-  // One huge chunked upload should not pin its buffer for the connection's life.
-  if (body_.capacity() > kKeptBodyCapacity) std::string().swap(body_);
-  std::vector<Header> headers = std::move(request_.headers_);  // keeps its capacity
-  headers.clear();
-  request_ = Request{};
-  request_.headers_ = std::move(headers);
+  if (!body_.empty()) {
+    body_.clear();
+    // One huge chunked upload should not pin its buffer for the connection's life.
+    if (body_.capacity() > kKeptBodyCapacity) std::string().swap(body_);
+  }
+  request_.method_ = request_.target_ = request_.path_ = request_.query_ = {};
+  request_.headers_.clear();
+  request_.body_ = {};
+  request_.version_ = Version::http_1_1;
+  request_.connection_close_ = request_.connection_keep_alive_ = false;
+  request_.expects_continue_ = false;
   bound_ = false;
 }
 
@@ -234,18 +467,27 @@ RequestParser::Result RequestParser::parse(std::string_view in) {
 }
 
 // One move of the state machine; false when it must wait for input or has finished.
+// A request head usually arrives whole, so its phases fall through into each other
+// instead of coming back through the caller's loop once per phase.
 bool RequestParser::step(std::string_view in) {
   std::size_t lf = 0;
   switch (phase_) {
     case Phase::leading:
-      return skip_leading_lines(in);
+      if (!skip_leading_lines(in)) return false;
+      [[fallthrough]];
     case Phase::request_line:
-      return next_line(in, pos_ + limits_.max_request_line + 2, lf, 414, "request line too long") &&
-             parse_request_line(in, lf);
+      if (!next_line(in, pos_ + limits_.max_request_line + 2, lf, 414, "request line too long") ||
+          !parse_request_line(in, lf)) {
+        return false;
+      }
+      [[fallthrough]];
     case Phase::headers:
-      return next_line(in, block_start_ + limits_.max_header_bytes, lf, 431,
-                       "header block too large") &&
-             parse_field_line(in, lf);
+      while (next_line(in, block_start_ + limits_.max_header_bytes, lf, 431,
+                       "header block too large")) {
+        if (!parse_field_line(in, lf)) return false;
+        if (phase_ != Phase::headers) return phase_ != Phase::done;
+      }
+      return false;
     case Phase::trailers:
       return next_line(in, block_start_ + limits_.max_header_bytes, lf, 431,
                        "trailer block too large") &&
@@ -278,9 +520,8 @@ bool RequestParser::next_line(std::string_view in, std::size_t bound, std::size_
   scan_ = std::max(scan_, pos_);
   const std::size_t stop = std::min(in.size(), bound);
   if (scan_ < stop) {
-    const void* hit = std::memchr(in.data() + scan_, '\n', stop - scan_);
-    if (hit != nullptr) {
-      lf = static_cast<std::size_t>(static_cast<const char*>(hit) - in.data());
+    lf = find_byte(in.data(), scan_, stop, in.size(), '\n');
+    if (lf < stop) {
       scan_ = lf + 1;
       return true;
     }
@@ -313,13 +554,15 @@ bool RequestParser::parse_request_line(std::string_view in, std::size_t lf) {
   const char* p = in.data();
   const std::size_t begin = pos_;
   const std::size_t end = lf - 1;
+  // p[end] is the CR, which is neither tchar nor a target byte: it stops both loops
+  // without a bound check.
   std::size_t i = begin;
-  while (i < end && is(p[i], kToken)) ++i;
-  if (i == begin || i == end || p[i] != ' ') return fail(400, "malformed method");
+  while (is(p[i], kToken)) ++i;
+  if (i == begin || p[i] != ' ') return fail(400, "malformed method");
   method_ = span(begin, i);
   const std::size_t t = ++i;
-  i = skip_plain_target(p, i, end);
-  while (i < end && is(p[i], kTarget)) ++i;
+  i = skip_plain_target(p, i, end, in.size());
+  while (is(p[i], kTarget)) ++i;
   if (i == t) return fail(400, "missing request-target");
   if (i == end) return fail(400, "missing HTTP-version");
   if (p[i] != ' ') return fail(400, "invalid character in request-target");
@@ -356,7 +599,10 @@ bool RequestParser::classify_target(std::string_view in) {
     return true;
   }
   if (connect) {
-    if (!valid_authority(target, true)) return fail(400, "malformed authority-form target");
+    if (!valid_authority(target, Port::required)) {
+      return fail(400, "malformed authority-form target");
+    }
+    target_has_authority_ = true;
     path_ = query_ = span(end, end);
     return true;
   }
@@ -367,20 +613,19 @@ bool RequestParser::classify_target(std::string_view in) {
   if (!alpha || target.substr(i, 3) != "://") return fail(400, "malformed request-target");
   const std::size_t authority = i + 3;
   const std::size_t path = std::min(target.find_first_of("/?", authority), target.size());
-  if (!valid_authority(target.substr(authority, path - authority), false)) {
+  if (!valid_authority(target.substr(authority, path - authority), Port::optional)) {
     return fail(400, "malformed authority in absolute-form target");
   }
+  target_has_authority_ = true;
   split_path_query(in, begin + path, end);
   root_path_ = path_.length == 0;
   return true;
 }
 
 void RequestParser::split_path_query(std::string_view in, std::size_t begin, std::size_t end) {
-  const void* q = std::memchr(in.data() + begin, '?', end - begin);
-  const std::size_t mark =
-      q ? static_cast<std::size_t>(static_cast<const char*>(q) - in.data()) : end;
+  const std::size_t mark = find_byte(in.data(), begin, end, in.size(), '?');
   path_ = span(begin, mark);
-  query_ = q ? span(mark + 1, end) : span(end, end);
+  query_ = mark < end ? span(mark + 1, end) : span(end, end);
 }
 
 //   field-name ":" OWS field-value OWS CRLF
@@ -399,18 +644,19 @@ bool RequestParser::parse_field_line(std::string_view in, std::size_t lf) {
     return fail(431, trailer ? "too many trailer fields" : "too many header fields");
   }
   if (is_ows(p[begin])) return fail(400, "obs-fold or whitespace before a field line");
+  // p[end] is the CR, which is neither tchar nor OWS: it stops the name and OWS loops
+  // without a bound check.
   std::size_t i = begin;
-  while (i < end && is(p[i], kToken)) ++i;
-  if (i == end || p[i] != ':') {
-    return fail(400,
-                i < end && is_ows(p[i]) ? "whitespace after field name" : "invalid field name");
+  while (is(p[i], kToken)) ++i;
+  if (p[i] != ':') {
+    return fail(400, is_ows(p[i]) ? "whitespace after field name" : "invalid field name");
   }
   if (i == begin) return fail(400, "empty field name");
   const std::size_t colon = i;
-  for (++i; i < end && is_ows(p[i]);) ++i;
+  for (++i; is_ows(p[i]);) ++i;
   const std::size_t v = i;
-  // The hot loop of the parser: most value bytes go eight at a time.
-  for (i = skip_plain_value(p, i, end); i < end; ++i) {
+  // The hot loop of the parser: most value bytes go sixteen (or eight) at a time.
+  for (i = skip_plain_value(p, i, end, in.size()); i < end; ++i) {
     if (!is(p[i], kFieldValue)) return fail(400, "invalid character in field value");
   }
   std::size_t last = end;
@@ -418,37 +664,43 @@ bool RequestParser::parse_field_line(std::string_view in, std::size_t lf) {
   if (trailer) return true;
   fields_.push_back({span(begin, colon), span(v, last)});
   return interpret_field(std::string_view(p + begin, colon - begin),
-                         std::string_view(p + v, last - v));
+                         std::string_view(p + v, last - v), in.size() - v);
 }
 
 // The fields that change framing or connection handling; others pass through.
-bool RequestParser::interpret_field(std::string_view name, std::string_view value) {
+// `readable`: how many bytes from value.data() on lie inside the input.
+bool RequestParser::interpret_field(std::string_view name, std::string_view value,
+                                    std::size_t readable) {
   switch (name.size()) {
     case 4:
-      if (!iequals(name, "host")) break;
+      if (!lower_equals(name.data(), "host")) break;
       if (++host_count_ > 1) return fail(400, "more than one Host");
-      if (!all_of_class(value, kHost)) return fail(400, "invalid Host");
+      // An empty Host is only meaningful when the target carries the authority.
+      if (value.empty() ? !target_has_authority_
+                        : !plain_host(value, readable) && !valid_authority(value, Port::optional)) {
+        return fail(400, "invalid Host");
+      }
       break;
     case 6:
       // RFC 9110 §10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
-      if (iequals(name, "expect") && iequals(value, "100-continue") &&
+      if (lower_equals(name.data(), "expect") && is_named(value, "100-continue") &&
           request_.version_ == Version::http_1_1) {
         request_.expects_continue_ = true;
       }
       break;
     case 10:
-      if (!iequals(name, "connection")) break;
+      if (!lower_equals(name.data(), "connection")) break;
       for_each_element(value, [this](std::string_view option) {
-        if (iequals(option, "close")) request_.connection_close_ = true;
-        if (iequals(option, "keep-alive")) request_.connection_keep_alive_ = true;
+        if (is_named(option, "close")) request_.connection_close_ = true;
+        if (is_named(option, "keep-alive")) request_.connection_keep_alive_ = true;
         return true;
       });
       break;
     case 14:
-      if (iequals(name, "content-length")) return set_content_length(value);
+      if (lower_equals(name.data(), "content-length")) return set_content_length(value);
       break;
     case 17:
-      if (iequals(name, "transfer-encoding")) return add_transfer_codings(value);
+      if (lower_equals(name.data(), "transfer-encoding")) return add_transfer_codings(value);
       break;
     default:
       break;
@@ -477,7 +729,7 @@ bool RequestParser::add_transfer_codings(std::string_view value) {
   has_transfer_encoding_ = true;
   return for_each_element(value, [this](std::string_view coding) {
     if (!all_of_class(coding, kToken)) return fail(400, "malformed Transfer-Encoding");
-    const bool chunked = iequals(coding, "chunked");
+    const bool chunked = is_named(coding, "chunked");
     te_chunked_count_ += chunked ? 1 : 0;
     te_other_coding_ = te_other_coding_ || !chunked;
     te_chunked_last_ = chunked;

@@ -31,7 +31,22 @@ struct Limits {
 //   absolute-form: scheme "://" authority required; userinfo 400
 //   '#' or non-ASCII byte in the request-target ........... 400
 //   obs-fold, whitespace before ':' or a first field line . 400
-//   missing Host (1.1), two Host fields, bad Host chars ... 400
+//   missing Host (1.1), two Host fields ................... 400
+//   Host not uri-host [":" port] (RFC 3986 §3.2.2-3.2.3) .. 400: reg-name with every '%'
+//     followed by 2 HEXDIG; "[" IPv6address / IPvFuture "]"; IPv4address is read as a
+//     reg-name (the RFC's first-match rule makes "1.2.3.999" a name, not an error);
+//     userinfo '@', an IPv6 zone id ("%25" inside brackets, RFC 6874 is not part of
+//     RFC 3986) and any non-digit in the port are rejected
+//   empty port ("h:", "http://h:/") ....................... accepted: port = *DIGIT, and
+//     RFC 9110 §4.2.3 reads it as the default port; CONNECT needs digits (§9.3.6)
+//   port with many digits or > 65535 ...................... accepted (grammar only; the
+//     port is the application's to judge)
+//   empty host before a port (":80", "http://:80/") ....... 400 (RFC 9110 §4.2.1: "http"
+//     and "https" URIs need a host)
+//   empty Host field value ................................ 400 for origin-form and '*'
+//     (the target URI would have no authority; RFC 9112 §3.3 lets us reject), accepted
+//     for absolute-form and authority-form, whose target supplies the authority (§3.3)
+//   the same authority rule checks absolute-form and CONNECT targets (empty port too)
 //   Content-Length not exactly 1*DIGIT, or overflowing .... 400
 //   second Content-Length field, even identical; "5, 5" .. 400
 //   Content-Length > max_body ............................. 413 (before any body byte)
@@ -127,24 +142,24 @@ class RequestParser {
     return {in.data() + s.offset, s.length};
   }
 
-  bool step(std::string_view in);
-  bool next_line(std::string_view in, std::size_t bound, std::size_t& lf, int status,
-                 std::string_view too_long);
-  bool skip_leading_lines(std::string_view in);
-  bool parse_request_line(std::string_view in, std::size_t lf);
-  bool classify_target(std::string_view in);
-  void split_path_query(std::string_view in, std::size_t begin, std::size_t end);
-  bool parse_field_line(std::string_view in, std::size_t lf);
-  bool interpret_field(std::string_view name, std::string_view value);
+  inline bool step(std::string_view in);
+  inline bool next_line(std::string_view in, std::size_t bound, std::size_t& lf, int status,
+                        std::string_view too_long);
+  inline bool skip_leading_lines(std::string_view in);
+  inline bool parse_request_line(std::string_view in, std::size_t lf);
+  inline bool classify_target(std::string_view in);
+  inline void split_path_query(std::string_view in, std::size_t begin, std::size_t end);
+  inline bool parse_field_line(std::string_view in, std::size_t lf);
+  inline bool interpret_field(std::string_view name, std::string_view value, std::size_t readable);
   bool set_content_length(std::string_view value);
   bool add_transfer_codings(std::string_view value);
-  bool finish_headers();
+  inline bool finish_headers();
   bool finish_trailers();
   bool parse_chunk_size(std::string_view in, std::size_t lf);
   bool read_chunk_data(std::string_view in);
   bool expect_chunk_crlf(std::string_view in);
   bool fail(int status, std::string_view reason);
-  void bind_views(std::string_view in);
+  inline void bind_views(std::string_view in);
 
   Limits limits_;
   Phase phase_ = Phase::leading;
@@ -159,7 +174,8 @@ class RequestParser {
   unsigned leading_lines_ = 0;
 
   Span method_, target_, path_, query_;
-  bool root_path_ = false;  // absolute-form target without a path: path() is "/"
+  bool root_path_ = false;             // absolute-form target without a path: path() is "/"
+  bool target_has_authority_ = false;  // absolute-form or authority-form
   std::vector<FieldSpan> fields_;
   std::size_t trailer_count_ = 0;
 
