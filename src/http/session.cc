@@ -1,6 +1,7 @@
 #include "http/session.h"
 
 #include "http/wire.h"
+#include "reactor/core/log.h"
 
 namespace reactor::http::detail {
 namespace {
@@ -8,6 +9,11 @@ namespace {
 // Responses made while one read's worth of requests is processed collect here and leave in
 // one write. One per thread: only one session is inside on_input on a thread at a time.
 thread_local net::Buffer t_batch;
+
+const Response& internal_error() {
+  static const Response response = Response::text(500, "Internal Server Error\n");
+  return response;
+}
 
 }  // namespace
 
@@ -72,11 +78,32 @@ void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& r
   slot.http10_keep_alive = !slot.close && request.version() == Version::http_1_0;
   closing_ = slot.close;
   pending_.push_back(std::move(slot));
-  // A handler that throws destroys its Responder unsent, which answers 500.
+  const uint64_t sequence = next_sequence_++;
   try {
-    config_->handler(request, Responder(connection, next_sequence_++));
+    config_->handler(request, Responder(connection, sequence));
+  } catch (const std::exception& e) {
+    return handler_threw(connection, sequence, e.what());
   } catch (...) {
+    return handler_threw(connection, sequence, "unknown exception");
   }
+  Pending* owed = unanswered(connection, sequence);
+  if (!owed) return;
+  if (owed->answer == Answer::dropped) return answer(connection, sequence, internal_error());
+  owed->answer = Answer::awaited;
+}
+
+// The handler's state is unknown after a throw: answer 500 and end the connection. An answer
+// it sent before throwing stands (it was complete); the connection then goes on.
+void Session::handler_threw(const net::TcpConnectionPtr& connection, uint64_t sequence,
+                            std::string_view what) {
+  std::string message = "http: a request handler threw: ";
+  message += what;
+  reactor::log(LogLevel::error, message);
+  Pending* owed = unanswered(connection, sequence);
+  if (!owed) return;
+  owed->close = true;
+  closing_ = true;
+  answer(connection, sequence, internal_error());
 }
 
 void Session::fail(const net::TcpConnectionPtr& connection, int status, std::string_view why) {
@@ -90,25 +117,45 @@ void Session::fail(const net::TcpConnectionPtr& connection, int status, std::str
     body += why;
   }
   body += '\n';
-  complete(connection, next_sequence_++, Response::text(status, std::move(body)));
+  const uint64_t sequence = next_sequence_++;
+  answer(connection, sequence, Response::text(status, std::move(body)));
 }
 
 void Session::complete(const net::TcpConnectionPtr& connection, uint64_t sequence,
-                       const Response& response) {
+                       const Response* response) {
+  Pending* owed = unanswered(connection, sequence);
+  if (!owed) return;
+  if (response) return answer(connection, sequence, *response);
+  // Dropped while its handler runs: dispatch answers once it knows whether it threw.
+  if (owed->answer == Answer::in_handler)
+    owed->answer = Answer::dropped;
+  else
+    answer(connection, sequence, internal_error());
+}
+
+// The slot of request `sequence` if it still waits for its answer, else nullptr (answered,
+// or the connection is gone).
+Session::Pending* Session::unanswered(const net::TcpConnectionPtr& connection, uint64_t sequence) {
   if (!connection->connected() || sequence < written_ || sequence - written_ >= pending_.size())
-    return;
+    return nullptr;
+  Pending& slot = pending_[sequence - written_];
+  return slot.answer == Answer::ready ? nullptr : &slot;
+}
+
+void Session::answer(const net::TcpConnectionPtr& connection, uint64_t sequence,
+                     const Response& response) {
   Pending& slot = pending_[sequence - written_];
   if (sequence != written_) {
     net::Buffer wire;
     serialize(wire, slot, response);
     slot.wire = wire.take_all();
-    slot.ready = true;
+    slot.answer = Answer::ready;
     return;
   }
   net::Buffer local;
   net::Buffer& out = in_batch_ ? t_batch : local;
   serialize(out, slot, response);
-  slot.ready = true;
+  slot.answer = Answer::ready;
   write_ready(connection, out);
   if (!in_batch_) flush(connection, out);
 }
@@ -124,7 +171,7 @@ void Session::serialize(net::Buffer& out, Pending& slot, const Response& respons
 void Session::write_ready(const net::TcpConnectionPtr& connection, net::Buffer& out) {
   size_t done = 0;
   bool close = false;
-  for (; done < pending_.size() && pending_[done].ready && !close; ++done) {
+  for (; done < pending_.size() && pending_[done].answer == Answer::ready && !close; ++done) {
     if (done > 0) out.append(pending_[done].wire);  // the first is already in `out`
     close = pending_[done].close;
     client_closed_ = pending_[done].client_close;

@@ -31,8 +31,9 @@ class Session final : public net::ConnectionContext {
 
   void on_input(const net::TcpConnectionPtr& connection, net::Buffer& input);
   /// A response for request `sequence` is ready (from Responder::send).
+  /// A null `response`: its Responder was dropped unsent (answered 500).
   void complete(const net::TcpConnectionPtr& connection, uint64_t sequence,
-                const Response& response);
+                const Response* response);
   /// Server drain: close now if idle, else after the responses in flight.
   void drain(const net::TcpConnectionPtr& connection);
   /// The client half-closed: answer what it asked, then close.
@@ -42,17 +43,24 @@ class Session final : public net::ConnectionContext {
 
  private:
   enum class Wait : uint8_t { none, idle, header, body };
+  // in_handler -> awaited (handler returned, the Responder is out there) -> ready
+  // in_handler -> dropped (Responder destroyed inside the handler) -> ready (500)
+  enum class Answer : uint8_t { in_handler, awaited, dropped, ready };
   struct Pending {
     std::string wire;  // the serialized response once ready, if earlier ones are not
     bool head = false;
     bool close = false;
     bool client_close = false;  // the client said this is its last request
     bool http10_keep_alive = false;
-    bool ready = false;
+    Answer answer = Answer::in_handler;
   };
 
   bool parse_one(const net::TcpConnectionPtr& connection, net::Buffer& input);
   void dispatch(const net::TcpConnectionPtr& connection, const Request& request);
+  void handler_threw(const net::TcpConnectionPtr& connection, uint64_t sequence,
+                     std::string_view what);
+  Pending* unanswered(const net::TcpConnectionPtr& connection, uint64_t sequence);
+  void answer(const net::TcpConnectionPtr& connection, uint64_t sequence, const Response& response);
   void fail(const net::TcpConnectionPtr& connection, int status, std::string_view why);
   void serialize(net::Buffer& out, Pending& slot, const Response& response);
   void write_ready(const net::TcpConnectionPtr& connection, net::Buffer& out);

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "reactor/http/response.h"
@@ -32,6 +33,8 @@ class Responder {
   void send(Response response);
 
  private:
+  void deliver(std::optional<Response> response);
+
   std::weak_ptr<net::TcpConnection> connection_;
   uint64_t sequence_;
   bool pending_;
