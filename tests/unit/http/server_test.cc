@@ -181,6 +181,19 @@ TEST_F(ServerTest, ThrowAfterSendKeepsTheAnswer) {
   EXPECT_EQ(log.errors_containing("unknown exception"), 2u);
 }
 
+TEST_F(ServerTest, InvalidStatusFromTheHandlerIsALogged500) {
+  LogCapture log;
+  f_.start([](const Request&, Responder responder) {
+    responder.send(Response::text(200, "never").status(600));
+  });
+  auto c = f_.connect();
+  Reply r = f_.exchange(*c, wire_request("GET", "/bad-status"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.header("Connection"), "close");
+  EXPECT_TRUE(f_.closed_by_server(*c));
+  EXPECT_EQ(log.errors_containing("600 outside 100-599"), 1u);
+}
+
 TEST_F(ServerTest, ResponderDroppedUnsentGives500) {
   f_.start([](const Request&, Responder) {});
   auto c = f_.connect();
