@@ -1,5 +1,6 @@
 #include "http/session.h"
 
+#include "http/responder_access.h"
 #include "http/wire.h"
 #include "reactor/core/log.h"
 
@@ -80,7 +81,7 @@ void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& r
   pending_.push_back(std::move(slot));
   const uint64_t sequence = next_sequence_++;
   try {
-    config_->handler(request, Responder(connection, sequence));
+    config_->handler(request, ResponderAccess::make(connection, sequence));
   } catch (const std::exception& e) {
     return handler_threw(connection, sequence, e.what());
   } catch (...) {
