@@ -1,7 +1,6 @@
 #pragma once
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <utility>
 
 #include "reactor/http/response.h"
@@ -40,7 +39,7 @@ class Responder {
   Responder(std::weak_ptr<net::TcpConnection> connection, uint64_t sequence)
       : connection_(std::move(connection)), sequence_(sequence), pending_(true) {}
 
-  void deliver(std::optional<Response> response);
+  void deliver(Response* response);
 
   std::weak_ptr<net::TcpConnection> connection_;
   uint64_t sequence_;
