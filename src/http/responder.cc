@@ -1,16 +1,25 @@
 #include "reactor/http/responder.h"
 
+#include <optional>
+
 #include "http/session.h"
 #include "reactor/net/tcp_connection.h"
 
 namespace reactor::http {
 
+// Dropped unsent: the session answers 500 (it tells a drop inside the handler, which
+// may be an exception unwinding, from a later one).
 Responder::~Responder() {
-  if (pending_) send(Response::text(500, "Internal Server Error\n"));
+  if (pending_) deliver(nullptr);
 }
 
 void Responder::send(Response response) {
-  if (!pending_) return;
+  if (pending_) deliver(&response);
+}
+
+// On the loop thread the response is only borrowed (no copy, no move); another thread's
+// moves into the task that carries it there. Null: dropped unsent.
+void Responder::deliver(Response* response) {
   pending_ = false;
   auto connection = connection_.lock();
   if (!connection) return;  // closed and gone: nobody to answer
@@ -18,11 +27,13 @@ void Responder::send(Response response) {
     if (auto* s = detail::Session::of(*connection)) s->complete(connection, sequence_, response);
     return;
   }
+  std::optional<Response> moved;
+  if (response) moved.emplace(std::move(*response));
   EventLoop& loop = connection->loop();
-  loop.post(
-      [connection = std::move(connection), sequence = sequence_, response = std::move(response)] {
-        if (auto* s = detail::Session::of(*connection)) s->complete(connection, sequence, response);
-      });
+  loop.post([connection = std::move(connection), sequence = sequence_, moved = std::move(moved)] {
+    if (auto* s = detail::Session::of(*connection))
+      s->complete(connection, sequence, moved ? &*moved : nullptr);
+  });
 }
 
 }  // namespace reactor::http

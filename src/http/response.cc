@@ -1,6 +1,17 @@
 #include "reactor/http/response.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace reactor::http {
+// RFC 9110 §15: "All valid status codes are within the range of 100 to 599". The grammar
+// (3DIGIT) would allow up to 999, but a client classifies a code by its first digit and
+// has no class for 6xx-9xx: such a response would be meaningless to it. Checked where the
+// handler sets the code, so the mistake is reported in the handler's own call stack rather
+// than at serialisation, far from it, on the loop thread.
+void Response::reject_status(int status) {
+  throw std::invalid_argument("HTTP status code " + std::to_string(status) + " outside 100-599");
+}
 
 Response Response::text(int status, std::string body) {
   Response r(status);

@@ -22,8 +22,8 @@ const Router::Route* Router::find(std::string_view method, std::string_view path
   const Route* best = nullptr;
   for (const Route& r : routes_) {
     if (r.method != method || !matches(r, path)) continue;
-    // Exact beats prefix; among prefixes the longest wins.
-    if (!best || (best->prefix && (!r.prefix || r.path.size() > best->path.size()))) best = &r;
+    if (!r.prefix) return &r;  // exact beats prefix, and the first exact route wins
+    if (!best || r.path.size() > best->path.size()) best = &r;  // the longest prefix wins
   }
   return best;
 }

@@ -1,6 +1,7 @@
 #include "http/session.h"
 
-#include "http/wire.h"
+#include "http/responder_access.h"
+#include "reactor/core/log.h"
 
 namespace reactor::http::detail {
 namespace {
@@ -9,22 +10,34 @@ namespace {
 // one write. One per thread: only one session is inside on_input on a thread at a time.
 thread_local net::Buffer t_batch;
 
+constexpr Clock::time_point kNoDeadline = Clock::time_point::max();
+
+const Response& internal_error() {
+  static const Response response = Response::text(500, "Internal Server Error\n");
+  return response;
+}
+
 }  // namespace
 
 Session::Session(std::shared_ptr<const SessionConfig> config,
                  const net::TcpConnectionPtr& connection)
     : config_(std::move(config)), parser_(config_->limits) {
-  update_wait(connection, false);
+  update_deadline(connection);
 }
 
 void Session::on_input(const net::TcpConnectionPtr& connection, net::Buffer& input) {
-  if (closing_) return input.clear();  // answered with Connection: close; the rest is moot
-  in_batch_ = true;
-  while (!input.empty() && !closing_ && parse_one(connection, input)) {
+  if (closing()) return input.clear();  // answered with Connection: close; the rest is moot
+  batch_ = &t_batch;
+  while (!input.empty() && !closing() && parse_one(connection, input)) {
   }
-  in_batch_ = false;
+  batch_ = nullptr;
   flush(connection, t_batch, !input.empty());
-  if (connection->connected()) update_wait(connection, !input.empty());
+  if (connection->connected()) update_deadline(connection);
+}
+
+// Enters a closing phase; one the client asked for stays so (it decides the linger).
+void Session::close_after_owed(Phase why) {
+  if (!closing()) phase_ = why;
 }
 
 // Parses and dispatches one request; false when it needs more input or must stop.
@@ -34,18 +47,19 @@ bool Session::parse_one(const net::TcpConnectionPtr& connection, net::Buffer& in
     connection->pause_reading();  // resumed (and the input redelivered) as answers leave
     return false;
   }
-  if (!request_started_) {
-    request_started_ = true;
+  if (phase_ == Phase::idle) {
+    phase_ = Phase::head;
     request_start_ = connection->loop().now();
   }
   auto result = parser_.parse(input.view());
   switch (result.state) {
     case RequestParser::State::need_more: {
+      if (!parser_.headers_done() || phase_ == Phase::continued) return false;
       const Request& r = parser_.request();
-      if (parser_.headers_done() && r.expects_continue() && !continue_sent_ && pending_.empty() &&
-          r.version() == Version::http_1_1) {
-        continue_sent_ = true;
-        t_batch.append(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
+      phase_ = Phase::body;
+      if (r.expects_continue() && pending_.empty() && r.version() == Version::http_1_1) {
+        phase_ = Phase::continued;
+        batch_->append(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
       }
       return false;
     }
@@ -54,35 +68,57 @@ bool Session::parse_one(const net::TcpConnectionPtr& connection, net::Buffer& in
       input.clear();
       return false;
     case RequestParser::State::complete:
+      phase_ = Phase::idle;  // before the handler runs: it may drain the server
       dispatch(connection, parser_.request());
       input.consume(result.consumed);
       parser_.reset();
-      continue_sent_ = false;
-      request_started_ = false;
       return true;
   }
   return false;
 }
 
 void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& request) {
+  const uint64_t sequence = next_sequence_++;
   Pending slot;
+  slot.answer = Answer::in_handler;
   slot.head = request.method() == "HEAD";
-  slot.client_close = !request.keep_alive();
-  slot.close = slot.client_close || draining_;
-  slot.http10_keep_alive = !slot.close && request.version() == Version::http_1_0;
-  closing_ = slot.close;
+  if (!request.keep_alive()) close_after_owed(Phase::closing_asked);
+  if (sequence >= last_sequence_) close_after_owed(Phase::closing);
+  slot.connection = closing()                                ? ConnectionHeader::close
+                    : request.version() == Version::http_1_0 ? ConnectionHeader::keep_alive
+                                                             : ConnectionHeader::none;
   pending_.push_back(std::move(slot));
-  // A handler that throws destroys its Responder unsent, which answers 500.
   try {
-    config_->handler(request, Responder(connection, next_sequence_++));
+    config_->handler(request, ResponderAccess::make(connection, sequence));
+  } catch (const std::exception& e) {
+    return handler_threw(connection, sequence, e.what());
   } catch (...) {
+    return handler_threw(connection, sequence, "unknown exception");
   }
+  Pending* owed = unanswered(connection, sequence);
+  if (!owed) return;
+  if (owed->answer == Answer::dropped) return answer(connection, sequence, internal_error());
+  owed->answer = Answer::awaited;
+}
+
+// The handler's state is unknown after a throw: answer 500 and end the connection. An answer
+// it sent before throwing stands (it was complete); the connection then goes on.
+void Session::handler_threw(const net::TcpConnectionPtr& connection, uint64_t sequence,
+                            std::string_view what) {
+  std::string message = "http: a request handler threw: ";
+  message += what;
+  reactor::log(LogLevel::error, message);
+  Pending* owed = unanswered(connection, sequence);
+  if (!owed) return;
+  owed->connection = ConnectionHeader::close;
+  close_after_owed(Phase::closing);
+  answer(connection, sequence, internal_error());
 }
 
 void Session::fail(const net::TcpConnectionPtr& connection, int status, std::string_view why) {
   Pending slot;
-  slot.close = true;
-  closing_ = true;
+  slot.connection = ConnectionHeader::close;
+  close_after_owed(Phase::closing);
   pending_.push_back(std::move(slot));
   std::string body(reason_phrase(status));
   if (!why.empty()) {
@@ -90,76 +126,85 @@ void Session::fail(const net::TcpConnectionPtr& connection, int status, std::str
     body += why;
   }
   body += '\n';
-  complete(connection, next_sequence_++, Response::text(status, std::move(body)));
+  const uint64_t sequence = next_sequence_++;
+  answer(connection, sequence, Response::text(status, std::move(body)));
 }
 
 void Session::complete(const net::TcpConnectionPtr& connection, uint64_t sequence,
-                       const Response& response) {
+                       const Response* response) {
+  Pending* owed = unanswered(connection, sequence);
+  if (!owed) return;
+  if (response) return answer(connection, sequence, *response);
+  // Dropped while its handler runs: dispatch answers once it knows whether it threw.
+  if (owed->answer == Answer::in_handler)
+    owed->answer = Answer::dropped;
+  else
+    answer(connection, sequence, internal_error());
+}
+
+// The slot of request `sequence` if it still waits for its answer, else nullptr (answered,
+// or the connection is gone).
+Session::Pending* Session::unanswered(const net::TcpConnectionPtr& connection, uint64_t sequence) {
   if (!connection->connected() || sequence < written_ || sequence - written_ >= pending_.size())
-    return;
+    return nullptr;
   Pending& slot = pending_[sequence - written_];
+  return slot.answer == Answer::ready ? nullptr : &slot;
+}
+
+void Session::answer(const net::TcpConnectionPtr& connection, uint64_t sequence,
+                     const Response& response) {
+  Pending& slot = pending_[sequence - written_];
+  slot.answer = Answer::ready;
   if (sequence != written_) {
     net::Buffer wire;
-    serialize(wire, slot, response);
+    write_response(wire, response, slot.head, slot.connection);
     slot.wire = wire.take_all();
-    slot.ready = true;
     return;
   }
   net::Buffer local;
-  net::Buffer& out = in_batch_ ? t_batch : local;
-  serialize(out, slot, response);
-  slot.ready = true;
+  net::Buffer& out = batch_ ? *batch_ : local;
+  write_response(out, response, slot.head, slot.connection);
   write_ready(connection, out);
-  if (!in_batch_) flush(connection, out);
-}
-
-void Session::serialize(net::Buffer& out, Pending& slot, const Response& response) {
-  auto header = slot.close               ? ConnectionHeader::close
-                : slot.http10_keep_alive ? ConnectionHeader::keep_alive
-                                         : ConnectionHeader::none;
-  write_response(out, response, slot.head, header);
+  if (!batch_) flush(connection, out);
 }
 
 // Moves the responses that are ready, in order, from the front of pending_ into `out`.
 void Session::write_ready(const net::TcpConnectionPtr& connection, net::Buffer& out) {
   size_t done = 0;
   bool close = false;
-  for (; done < pending_.size() && pending_[done].ready && !close; ++done) {
+  for (; done < pending_.size() && pending_[done].answer == Answer::ready && !close; ++done) {
     if (done > 0) out.append(pending_[done].wire);  // the first is already in `out`
-    close = pending_[done].close;
-    client_closed_ = pending_[done].client_close;
+    close = pending_[done].connection == ConnectionHeader::close;
   }
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(done));
   written_ += done;
-  if (close) {
-    pending_.clear();  // nothing after a Connection: close response is ever written
-    closing_ = true;
-  }
-  if (connection->reading_paused() && pending_.size() < config_->options.max_pipeline && !closing_)
+  if (close) pending_.clear();  // nothing after a Connection: close response is ever written
+  if (connection->reading_paused() && pending_.size() < config_->options.max_pipeline && !closing())
     connection->resume_reading();
 }
 
 void Session::flush(const net::TcpConnectionPtr& connection, net::Buffer& out, bool input_left) {
   if (!out.empty()) connection->send(out);
-  if (!closing_ || !pending_.empty()) return;
+  if (!closing() || !pending_.empty()) return;
   // A client that asked to close sends nothing more (RFC 9112 §9.6), so its connection
   // closes as soon as the answer is out. Otherwise (errors, drain, unread pipelined input)
   // the connection lingers until the client's FIN, so that no reset eats the answer.
-  const bool linger = !client_closed_ || input_left;
+  const bool linger = phase_ != Phase::closing_asked || input_left;
   connection->close(linger ? net::Linger::until_peer_fin : net::Linger::none);
 }
 
 void Session::drain(const net::TcpConnectionPtr& connection) {
-  draining_ = true;
-  if (pending_.empty() && !request_started_) return connection->close();
-  if (!pending_.empty()) {
-    pending_.back().close = true;  // the last answer owed says Connection: close
-    closing_ = true;
+  if (pending_.empty() && phase_ == Phase::idle) return connection->close();
+  if (pending_.empty()) {
+    last_sequence_ = next_sequence_;  // the request arriving is the last
+    return;
   }
+  pending_.back().connection = ConnectionHeader::close;  // the last answer owed says so
+  close_after_owed(Phase::closing);
 }
 
 void Session::peer_shutdown(const net::TcpConnectionPtr& connection) {
-  closing_ = true;  // a partial request can never complete now
+  close_after_owed(Phase::closing);  // a partial request can never complete now
   if (pending_.empty()) connection->close();
 }
 
@@ -168,25 +213,28 @@ void Session::closed(EventLoop& loop) {
   timer_ = {};
 }
 
-void Session::update_wait(const net::TcpConnectionPtr& connection, bool partial_request) {
+void Session::update_deadline(const net::TcpConnectionPtr& connection) {
   const ServerOptions& o = config_->options;
   const Clock::time_point now = connection->loop().now();
-  if (closing_) return set_deadline(connection, Wait::none, now);
-  if (partial_request && parser_.headers_done())
-    return set_deadline(connection, Wait::body, now + o.body_timeout);
-  if (partial_request)
-    return set_deadline(connection, Wait::header, request_start_ + o.header_timeout);
-  if (pending_.empty()) return set_deadline(connection, Wait::idle, now + o.idle_timeout);
-  set_deadline(connection, Wait::none, now);  // the handler is working: its business
+  switch (phase_) {
+    case Phase::idle:  // with answers owed, the handler is working: its business
+      return set_deadline(connection, pending_.empty() ? now + o.idle_timeout : kNoDeadline);
+    case Phase::head:
+      return set_deadline(connection, request_start_ + o.header_timeout);
+    case Phase::body:
+    case Phase::continued:
+      return set_deadline(connection, now + o.body_timeout);
+    case Phase::closing:
+    case Phase::closing_asked:
+      return set_deadline(connection, kNoDeadline);
+  }
 }
 
 // Moving a deadline later costs nothing: the armed timer re-arms itself when it fires
 // early. Only a deadline earlier than the armed one touches the timer heap.
-void Session::set_deadline(const net::TcpConnectionPtr& connection, Wait wait,
-                           Clock::time_point when) {
-  wait_ = wait;
+void Session::set_deadline(const net::TcpConnectionPtr& connection, Clock::time_point when) {
   deadline_ = when;
-  if (wait == Wait::none || (timer_ && timer_at_ <= when)) return;
+  if (when == kNoDeadline || (timer_ && timer_at_ <= when)) return;
   EventLoop& loop = connection->loop();
   loop.cancel(timer_);
   timer_at_ = when;
@@ -196,12 +244,24 @@ void Session::set_deadline(const net::TcpConnectionPtr& connection, Wait wait,
   });
 }
 
+// What a deadline means depends on the phase it was set in; every phase change that is
+// not followed by update_deadline() (a read) moves to a closing phase, which has none.
 void Session::on_timer(const net::TcpConnectionPtr& connection) {
   timer_ = {};
-  if (wait_ == Wait::none) return;
-  if (Clock::now() < deadline_) return set_deadline(connection, wait_, deadline_);
-  if (wait_ == Wait::idle) return connection->close();
-  fail(connection, 408, wait_ == Wait::header ? "header timeout" : "body timeout");
+  if (deadline_ == kNoDeadline) return;
+  if (Clock::now() < deadline_) return set_deadline(connection, deadline_);
+  switch (phase_) {
+    case Phase::idle:
+      return connection->close();
+    case Phase::head:
+      return fail(connection, 408, "header timeout");
+    case Phase::body:
+    case Phase::continued:
+      return fail(connection, 408, "body timeout");
+    case Phase::closing:
+    case Phase::closing_asked:
+      return;
+  }
 }
 
 }  // namespace reactor::http::detail

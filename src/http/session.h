@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "http/parser.h"
+#include "http/wire.h"
 #include "reactor/core/timer_id.h"
 #include "reactor/http/router.h"
 #include "reactor/http/server.h"
@@ -24,15 +25,38 @@ struct SessionConfig {
 ///
 ///   request sequence:   written_ ........ next_sequence_
 ///                       |<-- pending_ -->|   (one entry per request not yet written)
+///
+/// The connection's phase (what it reads, which deadline runs, when it ends):
+///
+///            first byte           head complete            "100 Continue" sent
+///   idle ──────────────► head ─────────────────► body ─────────────────────► continued
+///    ▲                    │                        │                             │
+///    └────────────────────┴── request complete ────┴─────────────────────────────┘
+///                             (dispatched; phase back to idle before the handler runs)
+///
+///   any of those ──► closing_asked   a request saying "Connection: close" is dispatched
+///   any of those ──► closing         a request answered with "Connection: close" for the
+///                                    server's own reason (drain, parse error, timeout, a
+///                                    handler that threw), or the client's FIN
+///   closing* ──► (connection closed) once pending_ is empty: closing lingers until the
+///                client's FIN so that no reset eats the answer; closing_asked does not
+///
+///   phase       deadline (armed after each read)       input      at the deadline
+///   idle        idle_timeout, only if pending_ empty   parsed     close silently
+///   head        header_timeout from the first byte     parsed     408, closing
+///   body        body_timeout from the last read        parsed     408, closing
+///   continued   as body                                parsed     408, closing
+///   closing*    none                                   discarded  -
 class Session final : public net::ConnectionContext {
  public:
   Session(std::shared_ptr<const SessionConfig> config, const net::TcpConnectionPtr& connection);
   static Session* of(const net::TcpConnection& c) { return c.context<Session>(); }
 
   void on_input(const net::TcpConnectionPtr& connection, net::Buffer& input);
-  /// A response for request `sequence` is ready (from Responder::send).
+  /// A response for request `sequence` is ready (from Responder::send). A null `response`:
+  /// its Responder was dropped unsent (answered 500).
   void complete(const net::TcpConnectionPtr& connection, uint64_t sequence,
-                const Response& response);
+                const Response* response);
   /// Server drain: close now if idle, else after the responses in flight.
   void drain(const net::TcpConnectionPtr& connection);
   /// The client half-closed: answer what it asked, then close.
@@ -41,24 +65,35 @@ class Session final : public net::ConnectionContext {
   void closed(EventLoop& loop);
 
  private:
-  enum class Wait : uint8_t { none, idle, header, body };
+  enum class Phase : uint8_t { idle, head, body, continued, closing, closing_asked };
+
+  //   in_handler ──► awaited ──► ready       the handler returned, its Responder answers later
+  //   in_handler ──► ready                   answered inside the handler
+  //   in_handler ──► dropped ──► ready       Responder destroyed inside the handler: when it
+  //                                          returns, 500; when it throws, 500 + close
+  //   awaited ──► ready                      session-made answers (errors) start at awaited
+  // A ready answer waits in `wire` for the earlier ones; the front one goes out at once.
+  enum class Answer : uint8_t { in_handler, awaited, dropped, ready };
   struct Pending {
-    std::string wire;  // the serialized response once ready, if earlier ones are not
-    bool head = false;
-    bool close = false;
-    bool client_close = false;  // the client said this is its last request
-    bool http10_keep_alive = false;
-    bool ready = false;
+    std::string wire;
+    Answer answer = Answer::awaited;
+    ConnectionHeader connection = ConnectionHeader::none;
+    bool head = false;  // a fact of the request, not a state: the answer carries no body
   };
 
+  bool closing() const { return phase_ >= Phase::closing; }
+  void close_after_owed(Phase why);
   bool parse_one(const net::TcpConnectionPtr& connection, net::Buffer& input);
   void dispatch(const net::TcpConnectionPtr& connection, const Request& request);
+  void handler_threw(const net::TcpConnectionPtr& connection, uint64_t sequence,
+                     std::string_view what);
+  Pending* unanswered(const net::TcpConnectionPtr& connection, uint64_t sequence);
+  void answer(const net::TcpConnectionPtr& connection, uint64_t sequence, const Response& response);
   void fail(const net::TcpConnectionPtr& connection, int status, std::string_view why);
-  void serialize(net::Buffer& out, Pending& slot, const Response& response);
   void write_ready(const net::TcpConnectionPtr& connection, net::Buffer& out);
   void flush(const net::TcpConnectionPtr& connection, net::Buffer& out, bool input_left = true);
-  void update_wait(const net::TcpConnectionPtr& connection, bool partial_request);
-  void set_deadline(const net::TcpConnectionPtr& connection, Wait wait, Clock::time_point when);
+  void update_deadline(const net::TcpConnectionPtr& connection);
+  void set_deadline(const net::TcpConnectionPtr& connection, Clock::time_point when);
   void on_timer(const net::TcpConnectionPtr& connection);
 
   std::shared_ptr<const SessionConfig> config_;
@@ -66,17 +101,15 @@ class Session final : public net::ConnectionContext {
   std::vector<Pending> pending_;
   uint64_t next_sequence_ = 0;
   uint64_t written_ = 0;
+  // The last request this connection answers: set by a drain that finds one arriving.
+  uint64_t last_sequence_ = UINT64_MAX;
+  // While on_input runs: where answers made meanwhile collect, to leave in one write.
+  net::Buffer* batch_ = nullptr;
   Clock::time_point request_start_{};
-  Clock::time_point deadline_{};
+  Clock::time_point deadline_ = Clock::time_point::max();  // max: none
   Clock::time_point timer_at_{};
   TimerId timer_;
-  Wait wait_ = Wait::none;
-  bool in_batch_ = false;
-  bool closing_ = false;        // a Connection: close response is queued: ignore more input
-  bool client_closed_ = false;  // ... and the client asked for it: no need to linger
-  bool draining_ = false;
-  bool continue_sent_ = false;
-  bool request_started_ = false;
+  Phase phase_ = Phase::idle;
 };
 
 }  // namespace reactor::http::detail

@@ -6,16 +6,20 @@
 
 namespace reactor::http {
 
-/// A response under construction: status (100-999), Content-Type, other headers and body.
+/// A response under construction: status, Content-Type, other headers and body. A status
+/// outside 100-599 (RFC 9110 §15) throws std::invalid_argument where it is set, so a
+/// handler's mistake surfaces in the handler (as a logged 500, see RequestHandler).
 /// The server adds Date, Content-Length (a handler's own counts only in an answer to HEAD)
 /// and Connection itself; a HEAD request gets the same headers, no body. Content-Type has a place
 /// of its own, so that the common response (a short type and body) allocates nothing.
 class Response {
  public:
-  explicit Response(int status = 200) : status_(status) {}
+  /// Throws std::invalid_argument for a status outside 100-599.
+  explicit Response(int status = 200) : status_(checked(status)) {}
 
+  /// Throws std::invalid_argument for a status outside 100-599.
   Response& status(int code) {
-    status_ = code;
+    status_ = checked(code);
     return *this;
   }
   Response& header(std::string name, std::string value) {
@@ -42,6 +46,12 @@ class Response {
   static Response text(int status, std::string body);
 
  private:
+  static int checked(int status) {
+    if (status < 100 || status > 599) reject_status(status);
+    return status;
+  }
+  [[noreturn]] static void reject_status(int status);
+
   int status_;
   std::string content_type_;
   std::vector<std::pair<std::string, std::string>> headers_;

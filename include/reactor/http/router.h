@@ -10,7 +10,9 @@
 namespace reactor::http {
 
 /// What answers a request: call responder.send() now or later. The Request (and every view
-/// in it) is valid only during the call; copy what an asynchronous answer needs.
+/// in it) is valid only during the call; copy what an asynchronous answer needs. A handler
+/// that throws without having answered gets its client a 500 and "Connection: close"; the
+/// exception is logged (reactor::log, level error) either way.
 using RequestHandler = std::function<void(const Request& request, Responder responder)>;
 
 /// Matches method and path. Exact paths win over prefixes, longer prefixes over shorter.

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,23 @@ TEST(ResponseTest, BodyMayHoldAnyBytes) {
   Response r;
   r.body(bytes);
   EXPECT_EQ(r.body(), bytes);
+}
+
+TEST(ResponseTest, StatusInsideRfc9110RangeIsAccepted) {
+  for (int status : {100, 199, 200, 299, 404, 599}) {
+    EXPECT_EQ(Response(status).status(), status);
+    EXPECT_EQ(Response().status(status).status(), status);
+  }
+}
+
+TEST(ResponseTest, StatusOutsideRfc9110RangeThrowsWhereItIsSet) {
+  for (int status : {-1, 0, 99, 600, 999, 1000}) {
+    EXPECT_THROW(Response{status}, std::invalid_argument) << status;
+    EXPECT_THROW(Response::text(status, "x"), std::invalid_argument) << status;
+    Response r(201);
+    EXPECT_THROW(r.status(status), std::invalid_argument) << status;
+    EXPECT_EQ(r.status(), 201) << "a rejected status leaves the response as it was";
+  }
 }
 
 TEST(ReasonPhraseTest, KnownCodes) {

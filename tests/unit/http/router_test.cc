@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "http/responder_access.h"
 #include "http_test_util.h"
 
 namespace reactor::http {
@@ -29,7 +30,7 @@ class RouterDispatchTest : public ::testing::Test {
     hits_.clear();
     const std::string text = wire_request(method, target);
     auto parser = parse_request(text);
-    router_.dispatch(parser->request(), Responder(std::weak_ptr<net::TcpConnection>(), 0));
+    router_.dispatch(parser->request(), detail::ResponderAccess::make({}, 0));
     return hits_;
   }
   using Hits = std::vector<std::string>;
@@ -117,7 +118,7 @@ TEST_F(RouterDispatchTest, HandlerSeesTheRequest) {
   });
   const std::string text = wire_request("POST", "/items/7?full=1", "payload");
   auto parser = parse_request(text);
-  router_.dispatch(parser->request(), Responder(std::weak_ptr<net::TcpConnection>(), 0));
+  router_.dispatch(parser->request(), detail::ResponderAccess::make({}, 0));
   EXPECT_EQ(seen, "POST /items/7 full=1 payload");
 }
 

@@ -9,12 +9,14 @@
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "http_test_util.h"
+#include "reactor/core/log.h"
 
 namespace reactor::http {
 namespace {
@@ -38,6 +40,29 @@ std::string pipelined(int n, std::string_view prefix = "/") {
   for (int i = 0; i < n; ++i) out += wire_request("GET", std::string(prefix) + std::to_string(i));
   return out;
 }
+
+/// Collects the library's log lines while alive; the default sink is back afterwards.
+class LogCapture {
+ public:
+  LogCapture() {
+    set_log_sink([this](LogLevel level, std::string_view message) {
+      std::lock_guard lock(mu_);
+      lines_.emplace_back(level, std::string(message));
+    });
+  }
+  ~LogCapture() { set_log_sink({}); }
+  size_t errors_containing(std::string_view text) {
+    std::lock_guard lock(mu_);
+    size_t n = 0;
+    for (const auto& [level, line] : lines_)
+      n += level == LogLevel::error && line.find(text) != std::string::npos;
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<LogLevel, std::string>> lines_;
+};
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -86,7 +111,8 @@ TEST_F(ServerTest, HeadDropsTheBodyTheHandlerGave) {
   EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/next")).body, "/next") << "no stray body bytes";
 }
 
-TEST_F(ServerTest, HandlerThatThrowsGives500AndTheConnectionGoesOn) {
+TEST_F(ServerTest, HandlerThatThrowsGives500ClosesAndIsLogged) {
+  LogCapture log;
   int calls = 0;
   f_.start([&](const Request& r, Responder responder) {
     ++calls;
@@ -94,14 +120,51 @@ TEST_F(ServerTest, HandlerThatThrowsGives500AndTheConnectionGoesOn) {
     responder.send(Response::text(200, "fine"));
   });
   auto c = f_.connect();
-  Reply r = f_.exchange(*c, wire_request("GET", "/throw"));
-  EXPECT_EQ(r.status, 500);
-  EXPECT_EQ(r.reason, "Internal Server Error");
-  EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/ok")).body, "fine");
-  EXPECT_EQ(calls, 2);
+  c->send(wire_request("GET", "/ok") + wire_request("GET", "/throw") + wire_request("GET", "/no"));
+  auto got = replies(*c, 2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].body, "fine");
+  EXPECT_FALSE(got[0].header("Connection"));
+  EXPECT_EQ(got[1].status, 500);
+  EXPECT_EQ(got[1].reason, "Internal Server Error");
+  EXPECT_EQ(got[1].header("Connection"), "close");
+  ASSERT_TRUE(f_.closed_by_server(*c));
+  EXPECT_EQ(c->received, "") << "nothing after the 500";
+  EXPECT_EQ(calls, 2) << "the request after the throw is not handled";
+  EXPECT_EQ(log.errors_containing("handler bug"), 1u);
 }
 
+TEST_F(ServerTest, HandlerThrowingSomethingElseIsLoggedAsUnknown) {
+  LogCapture log;
+  f_.start([](const Request&, Responder) { throw 42; });
+  auto c = f_.connect();
+  Reply r = f_.exchange(*c, wire_request("GET", "/throw"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.header("Connection"), "close");
+  EXPECT_TRUE(f_.closed_by_server(*c));
+  EXPECT_EQ(log.errors_containing("unknown exception"), 1u);
+}
+
+// The Responder moved out before the throw: the 500 is the answer, its later send is ignored.
+TEST_F(ServerTest, ThrowAfterKeepingTheResponderGives500AndTheLaterSendIsIgnored) {
+  LogCapture log;
+  f_.start([this](const Request& r, Responder responder) {
+    held_.emplace_back(std::string(r.target()), std::make_unique<Responder>(std::move(responder)));
+    throw std::logic_error("kept then threw");
+  });
+  auto c = f_.connect();
+  Reply r = f_.exchange(*c, wire_request("GET", "/kept"));
+  EXPECT_EQ(r.status, 500);
+  ASSERT_EQ(held_.size(), 1u);
+  held_[0].second->send(Response::text(200, "too late"));
+  EXPECT_TRUE(f_.closed_by_server(*c));
+  EXPECT_EQ(c->received, "");
+  EXPECT_EQ(log.errors_containing("kept then threw"), 1u);
+}
+
+// An answer sent before the throw was complete: it stands, and the connection goes on.
 TEST_F(ServerTest, ThrowAfterSendKeepsTheAnswer) {
+  LogCapture log;
   f_.start([](const Request&, Responder responder) {
     responder.send(Response::text(200, "sent first"));
     throw 42;  // not even a std::exception
@@ -115,6 +178,20 @@ TEST_F(ServerTest, ThrowAfterSendKeepsTheAnswer) {
   run_for(f_.loop(), 20ms);
   c->pump();
   EXPECT_EQ(c->received, "") << "no extra 500 after an answer";
+  EXPECT_EQ(log.errors_containing("unknown exception"), 2u);
+}
+
+TEST_F(ServerTest, InvalidStatusFromTheHandlerIsALogged500) {
+  LogCapture log;
+  f_.start([](const Request&, Responder responder) {
+    responder.send(Response::text(200, "never").status(600));
+  });
+  auto c = f_.connect();
+  Reply r = f_.exchange(*c, wire_request("GET", "/bad-status"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.header("Connection"), "close");
+  EXPECT_TRUE(f_.closed_by_server(*c));
+  EXPECT_EQ(log.errors_containing("600 outside 100-599"), 1u);
 }
 
 TEST_F(ServerTest, ResponderDroppedUnsentGives500) {
