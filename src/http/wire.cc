@@ -4,7 +4,6 @@
 #include <cstring>
 #include <ctime>
 
-#include "core/check.h"
 #include "reactor/http/request.h"
 
 namespace reactor::http::detail {
@@ -49,7 +48,6 @@ std::string_view date_header() {
 void write_response(net::Buffer& out, const Response& response, bool head,
                     ConnectionHeader connection) {
   const int status = response.status();
-  REACTOR_CHECK(status >= 100 && status <= 999, "HTTP status code outside 100-999");
   // 1xx, 204 and 304 responses end at the blank line (RFC 9112 §6.3); 1xx and 204 must
   // not carry Content-Length, and for 304 it would have to describe a body we do not know.
   const bool bodiless = status < 200 || status == 204 || status == 304;
