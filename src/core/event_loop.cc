@@ -1,6 +1,7 @@
 #include "reactor/core/event_loop.h"
 
 #include "core/check.h"
+#include "core/idle_trim.h"
 #include "core/signal_source.h"
 #include "core/timer_queue.h"
 #include "core/wakeup.h"
@@ -9,6 +10,8 @@ namespace reactor {
 namespace {
 
 thread_local EventLoop* t_loop = nullptr;
+// One loop per thread, so this is the loop's: it returns freed heap once the loop is quiet.
+thread_local detail::IdleTrim t_idle_trim;
 
 // A token carries the descriptor and the generation of its registration, so an event
 // collected for a registration that has since been removed (and perhaps replaced by a new
@@ -58,7 +61,7 @@ void EventLoop::run() {
     // What handlers requeued last iteration runs after this iteration's fresh events;
     // what they requeue now waits for the next one.
     carried_.swap(requeued_);
-    selector_->wait(wait_timeout(), ready_);
+    selector_->wait(t_idle_trim.bound_wait(wait_timeout(), now_), ready_);
     now_ = Clock::now();
     iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     for (const ReadyEvent& event : ready_) dispatch_ready(event);
@@ -66,6 +69,7 @@ void EventLoop::run() {
     carried_.clear();
     timers_->run_due(now_);
     run_tasks();
+    t_idle_trim.after_iteration(now_, !ready_.empty());
   }
   stop_ = false;  // run() may be called again
   run_tasks();

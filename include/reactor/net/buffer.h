@@ -8,7 +8,10 @@ namespace reactor::net {
 
 /// A growable byte queue for socket I/O. It holds no memory until something is written,
 /// keeps a few spare bytes in front so that a length header can be prepended without a
-/// copy, and reuses its storage in the steady state (no allocation per read).
+/// copy, and reuses its storage in the steady state (no allocation per read). Storage that
+/// grew past kKeepCapacity for a big message is given back as soon as the buffer empties,
+/// and storage of kMapThreshold or more is mapped from the kernel, so that it leaves the
+/// process when freed instead of staying in the allocator. Not thread-safe.
 ///
 ///   +--------------+-------------------+------------------+
 ///   |  prependable |  readable (data)  |     writable     |
@@ -17,6 +20,12 @@ namespace reactor::net {
 class Buffer {
  public:
   static constexpr size_t kPrependSpace = 8;
+  /// Storage up to this size is kept when the buffer empties (steady-state reuse); larger
+  /// storage is released by clear() and by a consume() that empties the buffer.
+  static constexpr size_t kKeepCapacity = 128 << 10;
+  /// Storage of at least this size comes from mmap (grown with mremap, no copy) rather
+  /// than malloc; it is never kept while the buffer is empty.
+  static constexpr size_t kMapThreshold = 256 << 10;
 
   Buffer() = default;
   Buffer(Buffer&& other) noexcept;
@@ -33,7 +42,11 @@ class Buffer {
 
   /// Drops the first `n` readable bytes (n <= size()).
   void consume(size_t n);
-  void clear() { begin_ = end_ = static_cast<uint32_t>(kPrependSpace); }
+  /// Drops everything; storage larger than kKeepCapacity goes too.
+  void clear() {
+    begin_ = end_ = static_cast<uint32_t>(kPrependSpace);
+    if (capacity_ > kKeepCapacity) release_storage();
+  }
   /// Removes and returns the first `n` bytes.
   std::string take(size_t n);
   std::string take_all() { return take(size()); }
@@ -54,6 +67,8 @@ class Buffer {
 
  private:
   void make_room(size_t n);
+  void grow(size_t cap);
+  void release_storage() noexcept;
 
   char* data_ = nullptr;
   uint32_t capacity_ = 0;
