@@ -1,4 +1,6 @@
 // The `reactor` program: servers and tools built only on the public library API.
+#include <malloc.h>
+
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -6,6 +8,12 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
+  // glibc raises its mmap threshold each time it frees a big mapped block, so after one
+  // large request later ones come from the per-thread arenas, whose tops glibc never gives
+  // back while they are below twice that threshold: a server that served a few big bodies
+  // would hold tens of MiB for good. A fixed threshold (the same size above which a Buffer
+  // maps its own storage) keeps big blocks mapped and returned on free.
+  mallopt(M_MMAP_THRESHOLD, 256 << 10);
   CLI::App app{"reactor: Reactor-pattern servers and tools on epoll"};
   app.require_subcommand(1);
   std::function<int()> run;
