@@ -2,8 +2,8 @@
 
 namespace reactor::net::detail {
 
-GroupRef GroupRef::make(EventLoop& loop, ConnectionCallbacks callbacks) {
-  return GroupRef(new ConnectionGroup(loop, std::move(callbacks)));
+GroupRef GroupRef::make(EventLoop& loop, ConnectionCallbacks callbacks, ConnectionOptions options) {
+  return GroupRef(new ConnectionGroup(loop, std::move(callbacks), options));
 }
 
 GroupRef::GroupRef(const GroupRef& other) noexcept : group_(other.group_) {

@@ -31,7 +31,8 @@ class Counter {
 /// client one. Holds the owning reference of each open connection. Loop thread only, but
 /// for the counters.
 struct ConnectionGroup {
-  ConnectionGroup(EventLoop& l, ConnectionCallbacks cb) : loop(l), callbacks(std::move(cb)) {}
+  ConnectionGroup(EventLoop& l, ConnectionCallbacks cb, ConnectionOptions o)
+      : loop(l), callbacks(std::move(cb)), options(o) {}
   ConnectionGroup(const ConnectionGroup&) = delete;
   ConnectionGroup& operator=(const ConnectionGroup&) = delete;
 
@@ -77,6 +78,7 @@ struct ConnectionGroup {
 
   EventLoop& loop;
   const ConnectionCallbacks callbacks;
+  const ConnectionOptions options;
   std::vector<TcpConnectionPtr> connections;
   std::function<void()> on_empty;  ///< called once when the last connection is removed
   Counter open, accepted, bytes_read, bytes_written, accept_failures;

@@ -16,7 +16,7 @@ TcpClient::TcpClient(EventLoop& loop, InetAddress server, ConnectionCallbacks ca
     : loop_(loop),
       server_(server),
       options_(options),
-      group_(detail::GroupRef::make(loop, std::move(callbacks))),
+      group_(detail::GroupRef::make(loop, std::move(callbacks), options.connection)),
       delay_(options.initial_delay) {}
 
 TcpClient::~TcpClient() {

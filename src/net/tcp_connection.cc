@@ -227,7 +227,7 @@ void TcpConnection::write_or_queue(const char* data, size_t n) {
   out.append(data + written, n - written);
   if (was_empty) update_interest();
   const ConnectionCallbacks& cb = group_->callbacks;
-  if (!(flags_ & kHighWater) && out.size() >= cb.high_water_mark) {
+  if (!(flags_ & kHighWater) && out.size() >= group_->options.high_water_mark) {
     flags_ |= kHighWater;
     if (cb.on_high_water) cb.on_high_water(group_->pointer_to(*this), out.size());
   }
@@ -244,7 +244,7 @@ void TcpConnection::handle_write() {
   out.consume(static_cast<size_t>(w));
   group_->bytes_written.add(static_cast<size_t>(w));
   const ConnectionCallbacks& cb = group_->callbacks;
-  if (flags_ & kHighWater && out.size() <= cb.low_water_mark) {
+  if (flags_ & kHighWater && out.size() <= group_->options.low_water_mark) {
     flags_ &= static_cast<uint8_t>(~kHighWater);
     if (cb.on_low_water) cb.on_low_water(group_->pointer_to(*this));
     if (state_ == State::closed) return;
@@ -298,7 +298,7 @@ void TcpConnection::close_in_loop(Linger linger) {
   }
   flags_ &= static_cast<uint8_t>(~kPaused);  // keep reading (and discarding) to see the FIN
   std::weak_ptr<TcpConnection> weak = weak_from_this();
-  io().close_timer = loop().run_after(group_->callbacks.close_timeout, [weak] {
+  io().close_timer = loop().run_after(group_->options.close_timeout, [weak] {
     auto self = weak.lock();
     if (!self) return;
     self->io_->close_timer = {};

@@ -46,9 +46,9 @@ void TcpServer::start() {
     pool_ = std::make_unique<LoopPool>(options_.threads, std::string(loop_.backend()));
     pool_->start();
     for (size_t i = 0; i < pool_->size(); ++i)
-      groups_.push_back(detail::GroupRef::make(pool_->loop(i), callbacks_));
+      groups_.push_back(detail::GroupRef::make(pool_->loop(i), callbacks_, options_.connection));
   } else {
-    groups_.push_back(detail::GroupRef::make(loop_, callbacks_));
+    groups_.push_back(detail::GroupRef::make(loop_, callbacks_, options_.connection));
   }
   started_ = true;
   const bool per_loop = options_.balancing == Balancing::reuse_port;

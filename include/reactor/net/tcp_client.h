@@ -22,6 +22,7 @@ struct TcpClientOptions {
   /// Local address to bind before connecting (e.g. another 127.x source when a load
   /// generator runs out of ephemeral ports on one).
   std::optional<InetAddress> bind_to;
+  ConnectionOptions connection;
 };
 
 /// Connects to one server without blocking and runs the resulting TcpConnection with the

@@ -73,7 +73,11 @@ struct ConnectionCallbacks {
   /// Pending output fell back to low_water_mark after a high-water report: resume.
   std::function<void(const TcpConnectionPtr&)> on_low_water;
   std::function<void(const TcpConnectionPtr&, const CloseInfo&)> on_close;
+};
 
+/// The tunables of every connection of one server or client.
+struct ConnectionOptions {
+  /// Pending output at which on_high_water fires (once, until it falls to low_water_mark).
   size_t high_water_mark = 1 << 20;
   size_t low_water_mark = 64 << 10;
   /// close() and graceful drains give up flushing after this long and reset.
@@ -87,7 +91,7 @@ namespace detail {
 class GroupRef {
  public:
   GroupRef() = default;
-  static GroupRef make(EventLoop& loop, ConnectionCallbacks callbacks);
+  static GroupRef make(EventLoop& loop, ConnectionCallbacks callbacks, ConnectionOptions options);
   GroupRef(const GroupRef& other) noexcept;
   GroupRef(GroupRef&& other) noexcept : group_(other.group_) { other.group_ = nullptr; }
   GroupRef& operator=(GroupRef other) noexcept {
@@ -124,7 +128,7 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void shutdown();
   /// Any thread. Stops delivering input, flushes queued output, then (Linger::until_peer_fin)
   /// closes the write half and waits for the peer's FIN before closing: with no unread
-  /// input left, no RST can destroy what was sent. Gives up after callbacks.close_timeout
+  /// input left, no RST can destroy what was sent. Gives up after options.close_timeout
   /// (reason timeout if output was left).
   void close(Linger linger = Linger::until_peer_fin);
   /// Any thread. Resets the connection at once; queued output is discarded (and counted).

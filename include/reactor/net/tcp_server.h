@@ -29,6 +29,7 @@ struct TcpServerOptions {
   size_t threads = 1;
   Balancing balancing = Balancing::round_robin;
   bool no_delay = true;  ///< TCP_NODELAY on accepted sockets
+  ConnectionOptions connection;
 };
 
 /// A TCP server: listens, accepts without blocking, and runs its connections on the base

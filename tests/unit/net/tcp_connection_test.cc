@@ -36,8 +36,11 @@ class TcpConnectionTest : public ::testing::TestWithParam<std::string> {
     loop_.run();
   }
 
-  void start(ConnectionCallbacks cb) {
-    server_ = std::make_unique<TcpServer>(loop_, InetAddress::loopback_ipv4(0), std::move(cb));
+  void start(ConnectionCallbacks cb, ConnectionOptions options = {}) {
+    TcpServerOptions server_options;
+    server_options.connection = options;
+    server_ = std::make_unique<TcpServer>(loop_, InetAddress::loopback_ipv4(0), std::move(cb),
+                                          server_options);
     server_->start();
   }
   void start() { start(rec_.callbacks()); }
@@ -169,8 +172,9 @@ TEST_P(TcpConnectionTest, HighAndLowWaterCallbacks) {
     const std::string chunk = pattern(32 << 10);
     for (int i = 0; i < 128; ++i) c->send(chunk);
   });
-  cb.high_water_mark = 64 << 10;
-  cb.low_water_mark = 16 << 10;
+  ConnectionOptions options;
+  options.high_water_mark = 64 << 10;
+  options.low_water_mark = 16 << 10;
   cb.on_high_water = [&](const TcpConnectionPtr& c, size_t pending) {
     events.push_back("high");
     reported_pending = pending;
@@ -180,7 +184,7 @@ TEST_P(TcpConnectionTest, HighAndLowWaterCallbacks) {
     events.push_back("low");
     EXPECT_LE(c->pending_output(), size_t{16} << 10);
   };
-  start(cb);
+  start(cb, options);
   RawClient client(port());
   const size_t rcvbuf = test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   ASSERT_TRUE(run_until(loop_, [&] { return !events.empty(); }));
@@ -318,8 +322,9 @@ TEST_P(TcpConnectionTest, CloseWithoutLingerFinishesWithoutThePeersFin) {
     c->send("bye");
     c->close(Linger::none);
   });
-  cb.close_timeout = 30s;  // never the reason it ends
-  start(cb);
+  ConnectionOptions options;
+  options.close_timeout = 30s;  // never the reason it ends
+  start(cb, options);
   RawClient client(port());
   ASSERT_TRUE(run_until(loop_, [&] { return rec_.closes() == 1; }));
   EXPECT_EQ(rec_.closed().reason, CloseReason::local) << rec_.closed();
@@ -393,8 +398,9 @@ TEST_P(TcpConnectionTest, CloseWithoutLingerLingersWhenBytesWaitUnread) {
 
 TEST_P(TcpConnectionTest, CloseGivesUpWaitingForThePeerAtTheDeadline) {
   ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) { c->close(); });
-  cb.close_timeout = 100ms;
-  start(cb);
+  ConnectionOptions options;
+  options.close_timeout = 100ms;
+  start(cb, options);
   RawClient client(port());  // never closes
   ASSERT_TRUE(run_until(
       loop_, [&] { return rec_.closes() == 1; }, 5s));
@@ -408,8 +414,9 @@ TEST_P(TcpConnectionTest, CloseTimesOutWhenThePeerNeverReads) {
     c->send(pattern(4 << 20));  // far more than the capped buffers hold
     c->close();
   });
-  cb.close_timeout = 100ms;
-  start(cb);
+  ConnectionOptions options;
+  options.close_timeout = 100ms;
+  start(cb, options);
   RawClient client(port());  // never reads
   test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   ASSERT_TRUE(run_until(

@@ -202,8 +202,9 @@ TEST_F(TcpServerTest, DrainDeadlineResetsAPeerThatNeverReads) {
     test::cap_kernel_buffer(c->fd(), SO_SNDBUF);
     c->send(pattern(4 << 20));  // far more than the capped buffers hold
   });
-  cb.close_timeout = 1h;  // so only the drain's deadline can end the connection
-  start(cb);
+  TcpServerOptions options;
+  options.connection.close_timeout = 1h;  // so only the drain's deadline can end it
+  start(cb, options);
   RawClient client(port());  // never reads
   test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   ASSERT_TRUE(run_until(loop_, [&] { return rec_.connects() == 1; }));
