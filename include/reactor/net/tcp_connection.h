@@ -23,6 +23,11 @@ using TcpConnectionPtr = std::shared_ptr<TcpConnection>;
 namespace detail {
 struct ConnectionGroup;
 struct ConnectionIo;
+// The connection's state machine, defined with its transition table in
+// src/net/connection_state.h.
+enum class ReadState : uint8_t;
+enum class WriteState : uint8_t;
+enum class CloseMode : uint8_t;
 }  // namespace detail
 
 /// How a connection ended, as told to on_close.
@@ -138,8 +143,10 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void pause_reading();
   /// Reads again, and hands input still buffered to on_message once more (posted).
   void resume_reading();
-  bool reading_paused() const { return flags_ & kPaused; }
-  bool connected() const { return state_ == State::open; }
+  bool reading_paused() const;
+  /// True while send() is accepted: neither shutdown() nor close() began, nor did the
+  /// peer's FIN lead to an automatic shutdown.
+  bool connected() const;
   size_t pending_output() const;
 
   EventLoop& loop() const;
@@ -155,16 +162,6 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
 
  private:
   friend struct detail::ConnectionGroup;
-  enum class State : uint8_t { open, shutting_down, closing, closed };
-  enum Flag : uint8_t {
-    kPaused = 1,
-    kPeerEof = 2,
-    kWriteShut = 4,
-    kHighWater = 8,
-    kPeerFirst = 16,
-    kNoLinger = 32,
-  };
-
   void handle_events(uint32_t ready) override;
   void handle_read(uint32_t ready);
   void handle_write();
@@ -187,8 +184,10 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   std::unique_ptr<detail::ConnectionIo> io_;
   UniqueFd fd_;
   uint32_t slot_ = 0;  // index in the group's connection list
-  State state_ = State::open;
-  uint8_t flags_ = 0;
+  detail::ReadState read_{};
+  detail::WriteState write_{};
+  detail::CloseMode mode_{};
+  bool high_water_ = false;  // on_high_water reported, on_low_water not yet
 };
 
 }  // namespace reactor::net
