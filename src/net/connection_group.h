@@ -4,7 +4,9 @@
 #include <memory>
 #include <vector>
 
+#include "net/group_ref.h"
 #include "reactor/core/timer_id.h"
+#include "reactor/core/unique_fd.h"
 #include "reactor/net/buffer.h"
 #include "reactor/net/connection_stats.h"
 #include "reactor/net/tcp_connection.h"
@@ -35,6 +37,10 @@ struct ConnectionGroup {
       : loop(l), callbacks(std::move(cb)), options(o) {}
   ConnectionGroup(const ConnectionGroup&) = delete;
   ConnectionGroup& operator=(const ConnectionGroup&) = delete;
+
+  /// Runs a connected, non-blocking socket as a new connection of this group: registers
+  /// it and calls on_connect. Null if the loop refused the descriptor (it is closed).
+  TcpConnectionPtr start(UniqueFd fd);
 
   void add(const TcpConnectionPtr& c) {
     c->slot_ = static_cast<uint32_t>(connections.size());
@@ -82,7 +88,7 @@ struct ConnectionGroup {
   std::vector<TcpConnectionPtr> connections;
   std::function<void()> on_empty;  ///< called once when the last connection is removed
   Counter open, accepted, bytes_read, bytes_written, accept_failures;
-  std::atomic<size_t> references{1};  // GroupRef's count
+  std::atomic<size_t> references{1};  // see group_ref.h
 };
 
 /// What a connection needs only while it has bytes queued, is closing, or carries a user

@@ -35,43 +35,46 @@ thread_local char t_spill[kReadChunk];
 // 8 bytes more and every idle connection pays 16 (see docs/architecture.md, memory).
 static_assert(sizeof(void*) != 8 || sizeof(TcpConnection) <= 56, "TcpConnection grew");
 
-TcpConnection::TcpConnection(Private, detail::GroupRef group, UniqueFd fd)
-    : group_(std::move(group)), fd_(std::move(fd)) {}
-
-TcpConnectionPtr TcpConnection::start(detail::GroupRef group, UniqueFd fd) {
-  const int raw = fd.get();
-  auto c = std::make_shared<TcpConnection>(Private{}, std::move(group), std::move(fd));
-  detail::ConnectionGroup& g = *c->group_;
-  if (auto ec = g.loop.watch(raw, io::kReadable, *c)) {
-    c->write_ = WriteState::closed;  // never registered: nothing to report
-    return nullptr;
-  }
-  g.add(c);
-  if (g.callbacks.on_connect) g.callbacks.on_connect(g.pointer_to(*c));
-  return c;
+TcpConnection::TcpConnection(Private, detail::ConnectionGroup& group, UniqueFd fd)
+    : group_(&group), fd_(std::move(fd)) {
+  detail::retain(group);
 }
 
 TcpConnection::~TcpConnection() {
   if (write_ != WriteState::closed && fd_) group_->loop.unwatch(fd_.get());
+  io_.reset();  // a user context goes while its connection's group is still there
+  detail::release(group_);
 }
 
+// The getters read state the loop thread changes: from another thread they would race.
 bool TcpConnection::reading_paused() const {
+  loop().assert_in_loop_thread();
   return read_ == ReadState::paused;
 }
 bool TcpConnection::connected() const {
+  loop().assert_in_loop_thread();
   return write_ == WriteState::open;
 }
-
+int TcpConnection::fd() const {
+  loop().assert_in_loop_thread();
+  return fd_.get();
+}
 EventLoop& TcpConnection::loop() const {
   return group_->loop;
 }
 InetAddress TcpConnection::local_address() const {
+  loop().assert_in_loop_thread();
   return detail::local_address(fd_.get());
 }
 InetAddress TcpConnection::peer_address() const {
+  loop().assert_in_loop_thread();
   return detail::peer_address(fd_.get());
 }
 size_t TcpConnection::pending_output() const {
+  loop().assert_in_loop_thread();
+  return queued();
+}
+size_t TcpConnection::queued() const {
   return io_ ? io_->output.size() : 0;
 }
 
@@ -85,19 +88,21 @@ void TcpConnection::maybe_release_io() {
 }
 
 void TcpConnection::set_context(std::unique_ptr<ConnectionContext> context) {
+  loop().assert_in_loop_thread();
   if (!context && !io_) return;
   io().context = std::move(context);
   maybe_release_io();
 }
 
 ConnectionContext* TcpConnection::context_base() const {
+  loop().assert_in_loop_thread();
   return io_ ? io_->context.get() : nullptr;
 }
 
 void TcpConnection::update_interest() {
   if (write_ == WriteState::closed) return;
   const bool want_read = read_ == ReadState::reading || read_ == ReadState::discarding;
-  uint32_t interest = (want_read ? io::kReadable : 0u) | (pending_output() ? io::kWritable : 0u);
+  uint32_t interest = (want_read ? io::kReadable : 0u) | (queued() ? io::kWritable : 0u);
   loop().set_interest(fd_.get(), interest);
 }
 
@@ -214,14 +219,13 @@ void TcpConnection::send(std::string_view bytes) {
 }
 
 void TcpConnection::send(Buffer& bytes) {
-  loop().assert_in_loop_thread();
-  if (write_ == WriteState::open) write_or_queue(bytes.data(), bytes.size());
+  send(bytes.view());  // off the loop thread, this copies the bytes into the posted task
   bytes.clear();
 }
 
 void TcpConnection::write_or_queue(const char* data, size_t n) {
   size_t written = 0;
-  if (pending_output() == 0) {
+  if (queued() == 0) {
     ssize_t w = detail::send(fd_.get(), data, n);
     if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
       return finish(CloseReason::error, detail::last_error());
@@ -248,7 +252,7 @@ void TcpConnection::write_or_queue(const char* data, size_t n) {
 }
 
 void TcpConnection::handle_write() {
-  if (pending_output() == 0) return update_interest();
+  if (queued() == 0) return update_interest();
   Buffer& out = io_->output;
   ssize_t w = detail::send(fd_.get(), out.data(), out.size());
   if (w < 0) {
@@ -294,7 +298,7 @@ void TcpConnection::shutdown_in_loop() {
   if (write_ != WriteState::open) return;
   write_ = WriteState::flushing;
   if (mode_ == CloseMode::none) mode_ = CloseMode::shutdown;
-  if (pending_output() == 0) after_flush();
+  if (queued() == 0) after_flush();
 }
 
 void TcpConnection::close(Linger linger) {
@@ -320,14 +324,14 @@ void TcpConnection::close_in_loop(Linger linger) {
   if (read_ != ReadState::eof) read_ = ReadState::discarding;  // read on to see the FIN
   if (write_ == WriteState::open) write_ = WriteState::flushing;
   update_interest();
-  if (pending_output() == 0) after_flush();
+  if (queued() == 0) after_flush();
   if (write_ == WriteState::closed) return;
   std::weak_ptr<TcpConnection> weak = weak_from_this();
   io().close_timer = loop().run_after(group_->options.close_timeout, [weak] {
     auto self = weak.lock();
     if (!self) return;
     self->io_->close_timer = {};
-    if (self->pending_output() == 0) return self->finish(CloseReason::local);
+    if (self->queued() == 0) return self->finish(CloseReason::local);
     detail::set_linger_zero(self->fd_.get());
     self->finish(CloseReason::timeout, Errc::close_timed_out);
   });
@@ -344,7 +348,7 @@ void TcpConnection::abort() {
 void TcpConnection::finish(CloseReason reason, std::error_code error) {
   if (write_ == WriteState::closed) return;
   write_ = WriteState::closed;
-  const size_t unsent = pending_output();
+  const size_t unsent = queued();
   if (io_) {
     // The buffers and the timer go now; a user context stays until the connection goes.
     if (io_->close_timer) loop().cancel(io_->close_timer);
@@ -360,7 +364,7 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
   const TcpConnectionPtr self = group_->pointer_to(*this);
   if (group_->callbacks.on_close) group_->callbacks.on_close(self, {reason, error, unsent});
   // Destroyed after the current batch of events, never under a running handler.
-  loop().post([group = group_, keep = self] { group->remove(*keep); });
+  loop().post([keep = self] { keep->group_->remove(*keep); });
 }
 
 }  // namespace reactor::net

@@ -55,7 +55,7 @@ class TcpClient final : private Handler {
   EventLoop& loop_;
   InetAddress server_;
   TcpClientOptions options_;
-  detail::GroupRef group_;
+  detail::ConnectionGroup* group_;  // a counted reference, released by the destructor
   std::function<void(std::error_code)> on_error_;
   UniqueFd connecting_;
   TimerId retry_timer_;

@@ -89,46 +89,30 @@ struct ConnectionOptions {
   std::chrono::milliseconds close_timeout{5000};
 };
 
-namespace detail {
-/// Shared ownership of a ConnectionGroup, counted inside the group: 8 bytes where a
-/// shared_ptr takes 16, and every idle connection holds one. The group lives until its
-/// server (or client) and each of its connections have let go. Copies from any thread.
-class GroupRef {
- public:
-  GroupRef() = default;
-  static GroupRef make(EventLoop& loop, ConnectionCallbacks callbacks, ConnectionOptions options);
-  GroupRef(const GroupRef& other) noexcept;
-  GroupRef(GroupRef&& other) noexcept : group_(other.group_) { other.group_ = nullptr; }
-  GroupRef& operator=(GroupRef other) noexcept {
-    std::swap(group_, other.group_);
-    return *this;
-  }
-  ~GroupRef();
-  ConnectionGroup* operator->() const { return group_; }
-  ConnectionGroup& operator*() const { return *group_; }
-
- private:
-  explicit GroupRef(ConnectionGroup* group) : group_(group) {}
-  ConnectionGroup* group_ = nullptr;
-};
-}  // namespace detail
-
 /// One established TCP connection. Shared-owned: by its server (or client) while open, and
-/// by whoever holds a TcpConnectionPtr. Loop-thread only, except send(), shutdown(), close()
-/// and abort(), which may be called from any thread. An idle connection holds no buffers.
+/// by whoever holds a TcpConnectionPtr. Loop-thread only (checked), except send(), shutdown(),
+/// close(), abort() and loop(), which may be called from any thread. An idle connection holds
+/// no buffers.
 class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, private Handler {
-  struct Private {};
+  // Only the connection's group (TcpServer's or TcpClient's) can make one: users cannot
+  // name this tag, and its explicit constructor keeps `{}` from standing in for it.
+  struct Private {
+    explicit Private() = default;
+  };
 
  public:
-  /// Takes a connected, non-blocking socket. Use TcpServer or TcpClient rather than this.
-  TcpConnection(Private, detail::GroupRef group, UniqueFd fd);
-  static TcpConnectionPtr start(detail::GroupRef group, UniqueFd fd);
+  /// Public for make_shared only: uncallable without the private tag.
+  TcpConnection(Private, detail::ConnectionGroup& group, UniqueFd fd);
   ~TcpConnection();
 
   /// Any thread. Queues `bytes` after anything already queued; writes at once when the
-  /// queue is empty. Ignored once the connection is shutting down or closed.
+  /// queue is empty (on the loop thread; from another thread a copy is posted to the loop,
+  /// and sends from one thread keep their order). Ignored once the connection is shutting
+  /// down or closed.
   void send(std::string_view bytes);
-  void send(Buffer& bytes);  ///< loop thread; drains `bytes`
+  /// Any thread, as send(std::string_view); then drains `bytes` (off the loop thread its
+  /// content was copied into the posted task first, so the caller may reuse it at once).
+  void send(Buffer& bytes);
   /// Any thread. Closes the write half once queued output is flushed; reading goes on.
   void shutdown();
   /// Any thread. Stops delivering input, flushes queued output, then (Linger::until_peer_fin)
@@ -149,8 +133,9 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   bool connected() const;
   size_t pending_output() const;
 
+  /// Any thread: a connection never changes loops.
   EventLoop& loop() const;
-  int fd() const { return fd_.get(); }
+  int fd() const;
   InetAddress local_address() const;
   InetAddress peer_address() const;
 
@@ -173,13 +158,14 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void close_in_loop(Linger linger);
   void finish(CloseReason reason, std::error_code error = {});
   void update_interest();
+  size_t queued() const;  // pending_output() without the thread check, for the hot paths
   detail::ConnectionIo& io();
   void maybe_release_io();
   ConnectionContext* context_base() const;
 
   // 56 bytes in all (a 72-byte block with make_shared's control block): an idle connection
   // is this, its group's pointer to it and its loop registration. Keep it that small.
-  detail::GroupRef group_;
+  detail::ConnectionGroup* group_;  // a counted reference (src/net/group_ref.h)
   // Buffers, close timer and user context; null while the connection is idle and has none.
   std::unique_ptr<detail::ConnectionIo> io_;
   UniqueFd fd_;

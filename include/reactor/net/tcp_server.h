@@ -15,7 +15,8 @@ namespace reactor::net {
 
 namespace detail {
 class Acceptor;
-}
+struct ConnectionGroup;
+}  // namespace detail
 
 /// How a multi-loop server spreads connections over its loops.
 enum class Balancing {
@@ -72,7 +73,7 @@ class TcpServer {
   ConnectionCallbacks callbacks_;
   TcpServerOptions options_;
   std::unique_ptr<LoopPool> pool_;
-  std::vector<detail::GroupRef> groups_;
+  std::vector<detail::ConnectionGroup*> groups_;  // each a counted reference (released last)
   // Each acceptor lives on one loop (the base loop, or one per group with reuse_port).
   std::vector<std::unique_ptr<detail::Acceptor>> acceptors_;
   std::shared_ptr<DrainState> drain_;

@@ -710,6 +710,33 @@ TEST_P(TcpConnectionThreadsTest, SendFromAnotherThread) {
   EXPECT_EQ(client->received, expected);  // in order
 }
 
+// send(Buffer&) is any-thread too: the bytes are copied into the posted task and the
+// caller's buffer is drained at once, ready for the next message.
+TEST_P(TcpConnectionThreadsTest, SendBufferFromAnotherThread) {
+  start();
+  auto client = connect();
+  TcpConnectionPtr c = rec_.connection();
+  std::string expected;
+  for (int i = 0; i < 1000; ++i) expected += "buffer " + std::to_string(i) + "\n";
+  std::atomic<int> left_in_buffer{0};
+  std::thread sender([c, &left_in_buffer] {
+    Buffer out;  // reused: every send drains it
+    for (int i = 0; i < 1000; ++i) {
+      out.append("buffer " + std::to_string(i) + "\n");
+      c->send(out);
+      if (!out.empty()) ++left_in_buffer;
+    }
+  });
+  const bool all = run_until(loop_, [&] {
+    client->pump();
+    return client->received.size() >= expected.size();
+  });
+  sender.join();
+  ASSERT_TRUE(all) << client->received.size();
+  EXPECT_EQ(client->received, expected);  // in order, each message once
+  EXPECT_EQ(left_in_buffer.load(), 0);
+}
+
 TEST_P(TcpConnectionThreadsTest, CloseFromAnotherThread) {
   start();
   auto client = connect();
@@ -761,6 +788,25 @@ TEST_P(TcpConnectionThreadsTest, ShutdownFromAnotherThread) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionThreadsTest,
                          ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+
+// Loop-thread-only calls abort when made from another thread (REACTOR_CHECK, on in every
+// build), instead of racing with the loop.
+class TcpConnectionDeathTest : public TcpConnectionTest {};
+
+TEST_P(TcpConnectionDeathTest, GettersFromAnotherThreadAbort) {
+  start();
+  auto client = connect();
+  TcpConnectionPtr c = rec_.connection();
+  EXPECT_EQ(c->pending_output(), 0u);  // fine on the loop thread
+  EXPECT_DEATH(std::thread([c] { static_cast<void>(c->pending_output()); }).join(),
+               "does not own this EventLoop");
+  EXPECT_DEATH(std::thread([c] { static_cast<void>(c->peer_address()); }).join(),
+               "does not own this EventLoop");
+  EXPECT_DEATH(std::thread([c] { c->pause_reading(); }).join(), "does not own this EventLoop");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionDeathTest, ::testing::Values("epoll"),
+                         backend_name);
 
 }  // namespace
 }  // namespace reactor::net

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "net_test_util.h"
@@ -143,6 +144,14 @@ TEST_F(TcpServerTest, StopAcceptingRefusesNewcomersAndKeepsOthers) {
   EXPECT_EQ(late.error, ECONNREFUSED);
   EXPECT_TRUE(echo(*a, "still served"));
   server_->stop_accepting();  // twice: harmless
+}
+
+using TcpServerDeathTest = TcpServerTest;
+
+TEST_F(TcpServerDeathTest, StopAcceptingFromAnotherThreadAborts) {
+  start();
+  EXPECT_DEATH(std::thread([this] { server_->stop_accepting(); }).join(),
+               "does not own this EventLoop");
 }
 
 TEST_F(TcpServerTest, DrainClosesGracefullyAndCallsDone) {
