@@ -138,7 +138,7 @@ void TcpConnection::handle_read(uint32_t ready) {
       target.commit(direct);
       if (got > direct) target.append(t_spill, got - direct);
       deliver(target);
-      // Paused: resume re-arms. Closed or at the FIN: nothing more to read.
+      // Closed: done. Paused: resume_reading() re-arms.
       if (write_ == WriteState::closed || read_ == ReadState::paused) return;
       if (got < asked && !eof_queued) return;  // a short read: drained
       continue;
