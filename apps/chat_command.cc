@@ -27,7 +27,6 @@ class ChatRoom {
       members_.erase(c.get());
     };
     cb.on_message = [this](const net::TcpConnectionPtr& c, net::Buffer& in) { relay(c, in); };
-    cb.high_water_mark = limits_.max_output;
     return cb;
   }
 

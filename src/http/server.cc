@@ -25,8 +25,6 @@ net::ConnectionCallbacks session_callbacks(std::shared_ptr<const detail::Session
     session(c).closed(c->loop());
   };
   // A client that does not read its responses stops being read: memory stays bounded.
-  cb.high_water_mark = config->options.max_output;
-  cb.low_water_mark = config->options.max_output / 4;
   cb.on_high_water = [](const net::TcpConnectionPtr& c, size_t) { c->pause_reading(); };
   cb.on_low_water = [](const net::TcpConnectionPtr& c) { c->resume_reading(); };
   return cb;
@@ -42,6 +40,8 @@ Server::Server(EventLoop& loop, net::InetAddress listen_at, RequestHandler handl
   shared->limits = {options.max_request_line, options.max_header_bytes, options.max_headers,
                     options.max_body};
   shared_ = shared;
+  options.tcp.connection.high_water_mark = options.max_output;
+  options.tcp.connection.low_water_mark = options.max_output / 4;
   tcp_ = std::make_unique<net::TcpServer>(loop, listen_at, session_callbacks(shared), options.tcp);
 }
 

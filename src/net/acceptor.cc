@@ -75,9 +75,9 @@ void Acceptor::on_exhausted(int error) {
   auto now = Clock::now();
   if (now - last_log_ >= std::chrono::seconds(1)) {
     last_log_ = now;
-    log(LogLevel::warning, "accept: " + std::string(std::strerror(error)) + "; pausing accepts for " +
-                               std::to_string(kExhaustedPause.count()) + " ms (" +
-                               std::to_string(failures_.get()) + " failures so far)");
+    log(LogLevel::warning, "accept: " + std::string(std::strerror(error)) +
+                               "; pausing accepts for " + std::to_string(kExhaustedPause.count()) +
+                               " ms (" + std::to_string(failures_.get()) + " failures so far)");
   }
   loop_.set_interest(listen_fd_.get(), 0);
   resume_timer_ = loop_.run_after(kExhaustedPause, [this] {

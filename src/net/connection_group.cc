@@ -1,18 +1,33 @@
 #include "net/connection_group.h"
 
+#include "net/connection_state.h"
+
 namespace reactor::net::detail {
 
-GroupRef GroupRef::make(EventLoop& loop, ConnectionCallbacks callbacks) {
-  return GroupRef(new ConnectionGroup(loop, std::move(callbacks)));
+ConnectionGroup* make_group(EventLoop& loop, ConnectionCallbacks callbacks,
+                            ConnectionOptions options) {
+  return new ConnectionGroup(loop, std::move(callbacks), options);
 }
 
-GroupRef::GroupRef(const GroupRef& other) noexcept : group_(other.group_) {
-  if (group_) group_->references.fetch_add(1, std::memory_order_relaxed);
+void retain(ConnectionGroup& group) noexcept {
+  group.references.fetch_add(1, std::memory_order_relaxed);
 }
 
 // acq_rel: whatever a thread did with the group happens before the delete by the last one.
-GroupRef::~GroupRef() {
-  if (group_ && group_->references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete group_;
+void release(ConnectionGroup* group) noexcept {
+  if (group && group->references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete group;
+}
+
+TcpConnectionPtr ConnectionGroup::start(UniqueFd fd) {
+  const int raw = fd.get();
+  auto c = std::make_shared<TcpConnection>(TcpConnection::Private{}, *this, std::move(fd));
+  if (auto ec = loop.watch(raw, io::kReadable, *c)) {
+    c->write_ = WriteState::closed;  // never registered: nothing to report
+    return nullptr;
+  }
+  add(c);
+  if (callbacks.on_connect) callbacks.on_connect(pointer_to(*c));
+  return c;
 }
 
 }  // namespace reactor::net::detail

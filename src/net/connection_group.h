@@ -4,7 +4,9 @@
 #include <memory>
 #include <vector>
 
+#include "net/group_ref.h"
 #include "reactor/core/timer_id.h"
+#include "reactor/core/unique_fd.h"
 #include "reactor/net/buffer.h"
 #include "reactor/net/connection_stats.h"
 #include "reactor/net/tcp_connection.h"
@@ -31,9 +33,14 @@ class Counter {
 /// client one. Holds the owning reference of each open connection. Loop thread only, but
 /// for the counters.
 struct ConnectionGroup {
-  ConnectionGroup(EventLoop& l, ConnectionCallbacks cb) : loop(l), callbacks(std::move(cb)) {}
+  ConnectionGroup(EventLoop& l, ConnectionCallbacks cb, ConnectionOptions o)
+      : loop(l), callbacks(std::move(cb)), options(o) {}
   ConnectionGroup(const ConnectionGroup&) = delete;
   ConnectionGroup& operator=(const ConnectionGroup&) = delete;
+
+  /// Runs a connected, non-blocking socket as a new connection of this group: registers
+  /// it and calls on_connect. Null if the loop refused the descriptor (it is closed).
+  TcpConnectionPtr start(UniqueFd fd);
 
   void add(const TcpConnectionPtr& c) {
     c->slot_ = static_cast<uint32_t>(connections.size());
@@ -77,10 +84,11 @@ struct ConnectionGroup {
 
   EventLoop& loop;
   const ConnectionCallbacks callbacks;
+  const ConnectionOptions options;
   std::vector<TcpConnectionPtr> connections;
   std::function<void()> on_empty;  ///< called once when the last connection is removed
   Counter open, accepted, bytes_read, bytes_written, accept_failures;
-  std::atomic<size_t> references{1};  // GroupRef's count
+  std::atomic<size_t> references{1};  // see group_ref.h
 };
 
 /// What a connection needs only while it has bytes queued, is closing, or carries a user

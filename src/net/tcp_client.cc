@@ -16,7 +16,7 @@ TcpClient::TcpClient(EventLoop& loop, InetAddress server, ConnectionCallbacks ca
     : loop_(loop),
       server_(server),
       options_(options),
-      group_(detail::GroupRef::make(loop, std::move(callbacks))),
+      group_(detail::make_group(loop, std::move(callbacks), options.connection)),
       delay_(options.initial_delay) {}
 
 TcpClient::~TcpClient() {
@@ -24,9 +24,11 @@ TcpClient::~TcpClient() {
   give_up_attempt();
   loop_.cancel(retry_timer_);
   group_->abort_all();
+  detail::release(group_);
 }
 
 TcpConnectionPtr TcpClient::connection() const {
+  loop_.assert_in_loop_thread();
   return group_->connections.empty() ? nullptr : group_->connections.front();
 }
 
@@ -38,6 +40,7 @@ void TcpClient::connect() {
 }
 
 void TcpClient::disconnect() {
+  loop_.assert_in_loop_thread();
   wanted_ = false;
   give_up_attempt();
   loop_.cancel(retry_timer_);
@@ -73,8 +76,7 @@ void TcpClient::handle_events(uint32_t) {
   if (error) return failed(error);
   detail::set_no_delay(fd.get(), options_.no_delay);
   delay_ = options_.initial_delay;
-  if (!TcpConnection::start(group_, std::move(fd)))
-    failed(std::make_error_code(std::errc::bad_file_descriptor));
+  if (!group_->start(std::move(fd))) failed(std::make_error_code(std::errc::bad_file_descriptor));
 }
 
 void TcpClient::give_up_attempt() {

@@ -6,10 +6,16 @@
 
 #include "core/check.h"
 #include "net/connection_group.h"
+#include "net/connection_state.h"
 #include "net/socket_ops.h"
 #include "reactor/core/error.h"
 
 namespace reactor::net {
+
+using detail::CloseMode;
+using detail::ReadState;
+using detail::WriteState;
+
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
@@ -29,36 +35,46 @@ thread_local char t_spill[kReadChunk];
 // 8 bytes more and every idle connection pays 16 (see docs/architecture.md, memory).
 static_assert(sizeof(void*) != 8 || sizeof(TcpConnection) <= 56, "TcpConnection grew");
 
-TcpConnection::TcpConnection(Private, detail::GroupRef group, UniqueFd fd)
-    : group_(std::move(group)), fd_(std::move(fd)) {}
-
-TcpConnectionPtr TcpConnection::start(detail::GroupRef group, UniqueFd fd) {
-  const int raw = fd.get();
-  auto c = std::make_shared<TcpConnection>(Private{}, std::move(group), std::move(fd));
-  detail::ConnectionGroup& g = *c->group_;
-  if (auto ec = g.loop.watch(raw, io::kReadable, *c)) {
-    c->state_ = State::closed;  // never registered: nothing to report
-    return nullptr;
-  }
-  g.add(c);
-  if (g.callbacks.on_connect) g.callbacks.on_connect(g.pointer_to(*c));
-  return c;
+TcpConnection::TcpConnection(Private, detail::ConnectionGroup& group, UniqueFd fd)
+    : group_(&group), fd_(std::move(fd)) {
+  detail::retain(group);
 }
 
 TcpConnection::~TcpConnection() {
-  if (state_ != State::closed && fd_) group_->loop.unwatch(fd_.get());
+  if (write_ != WriteState::closed && fd_) group_->loop.unwatch(fd_.get());
+  io_.reset();  // a user context goes while its connection's group is still there
+  detail::release(group_);
 }
 
+// The getters read state the loop thread changes: from another thread they would race.
+bool TcpConnection::reading_paused() const {
+  loop().assert_in_loop_thread();
+  return read_ == ReadState::paused;
+}
+bool TcpConnection::connected() const {
+  loop().assert_in_loop_thread();
+  return write_ == WriteState::open;
+}
+int TcpConnection::fd() const {
+  loop().assert_in_loop_thread();
+  return fd_.get();
+}
 EventLoop& TcpConnection::loop() const {
   return group_->loop;
 }
 InetAddress TcpConnection::local_address() const {
+  loop().assert_in_loop_thread();
   return detail::local_address(fd_.get());
 }
 InetAddress TcpConnection::peer_address() const {
+  loop().assert_in_loop_thread();
   return detail::peer_address(fd_.get());
 }
 size_t TcpConnection::pending_output() const {
+  loop().assert_in_loop_thread();
+  return queued();
+}
+size_t TcpConnection::queued() const {
   return io_ ? io_->output.size() : 0;
 }
 
@@ -72,28 +88,30 @@ void TcpConnection::maybe_release_io() {
 }
 
 void TcpConnection::set_context(std::unique_ptr<ConnectionContext> context) {
+  loop().assert_in_loop_thread();
   if (!context && !io_) return;
   io().context = std::move(context);
   maybe_release_io();
 }
 
 ConnectionContext* TcpConnection::context_base() const {
+  loop().assert_in_loop_thread();
   return io_ ? io_->context.get() : nullptr;
 }
 
 void TcpConnection::update_interest() {
-  if (state_ == State::closed) return;
-  bool want_read = !(flags_ & (kPaused | kPeerEof));
-  uint32_t interest = (want_read ? io::kReadable : 0u) | (pending_output() ? io::kWritable : 0u);
+  if (write_ == WriteState::closed) return;
+  const bool want_read = read_ == ReadState::reading || read_ == ReadState::discarding;
+  uint32_t interest = (want_read ? io::kReadable : 0u) | (queued() ? io::kWritable : 0u);
   loop().set_interest(fd_.get(), interest);
 }
 
 void TcpConnection::handle_events(uint32_t ready) {
   // Hang-up and error are handled by reading: read() reports the EOF or the error, after
   // any bytes that arrived before it, and does so even while reading is paused.
-  if ((ready & io::kReadable && !(flags_ & kPaused)) || ready & (io::kHangup | io::kError))
+  if ((ready & io::kReadable && read_ != ReadState::paused) || ready & (io::kHangup | io::kError))
     handle_read(ready);
-  if (state_ != State::closed && ready & io::kWritable) handle_write();
+  if (write_ != WriteState::closed && ready & io::kWritable) handle_write();
 }
 
 void TcpConnection::handle_read(uint32_t ready) {
@@ -120,8 +138,9 @@ void TcpConnection::handle_read(uint32_t ready) {
       target.commit(direct);
       if (got > direct) target.append(t_spill, got - direct);
       deliver(target);
-      if (state_ == State::closed || flags_ & kPaused) return;  // paused: resume re-arms
-      if (got < asked && !eof_queued) return;                   // a short read: drained
+      // Closed: done. Paused: resume_reading() re-arms.
+      if (write_ == WriteState::closed || read_ == ReadState::paused) return;
+      if (got < asked && !eof_queued) return;  // a short read: drained
       continue;
     }
     if (n == 0) return handle_peer_eof();
@@ -135,8 +154,8 @@ void TcpConnection::handle_read(uint32_t ready) {
 
 void TcpConnection::deliver(Buffer& input) {
   const bool scratch = &input == &t_scratch;
-  if (state_ == State::closing || !group_->callbacks.on_message) {
-    input.clear();  // closing: input is read only to see the peer's FIN
+  if (read_ == ReadState::discarding || !group_->callbacks.on_message) {
+    input.clear();  // read only to see the peer's FIN
   } else {
     group_->callbacks.on_message(group_->pointer_to(*this), input);
   }
@@ -150,39 +169,39 @@ void TcpConnection::deliver(Buffer& input) {
     return;
   }
   if (!t_scratch.empty()) {
-    if (state_ != State::closed) io().input.append(t_scratch.view());
+    if (write_ != WriteState::closed) io().input.append(t_scratch.view());
     t_scratch.clear();
   }
 }
 
 void TcpConnection::pause_reading() {
   loop().assert_in_loop_thread();
-  flags_ |= kPaused;
+  if (read_ != ReadState::reading) return;
+  read_ = ReadState::paused;
   update_interest();
 }
 
 void TcpConnection::resume_reading() {
   loop().assert_in_loop_thread();
-  if (!(flags_ & kPaused)) return;
-  flags_ &= static_cast<uint8_t>(~kPaused);
+  if (read_ != ReadState::paused) return;
+  read_ = ReadState::reading;
   update_interest();
   // Input that arrived before the pause may hold whole messages the callback left there;
   // no new bytes may come to trigger it, so hand it over again (from the loop, not here).
   if (io_ && !io_->input.empty())
     loop().post([self = shared_from_this()] {
-      if (self->state_ == State::open && !(self->flags_ & kPaused) && self->io_ &&
-          !self->io_->input.empty())
+      if (self->read_ == ReadState::reading && self->io_ && !self->io_->input.empty())
         self->deliver(self->io_->input);
     });
 }
 
 void TcpConnection::handle_peer_eof() {
-  if (state_ == State::open) flags_ |= kPeerFirst;
-  flags_ |= kPeerEof;
-  if (state_ != State::open && flags_ & kWriteShut)
-    return finish(flags_ & kPeerFirst ? CloseReason::peer : CloseReason::local);
+  if (read_ == ReadState::eof) return;  // a hang-up read it again
+  read_ = ReadState::eof;
+  if (mode_ == CloseMode::none) mode_ = CloseMode::peer;
+  if (write_ == WriteState::shut) return finish(detail::ending_reason(mode_));
   update_interest();
-  if (state_ != State::open) return;  // after_flush() finishes once the output is out
+  if (write_ != WriteState::open) return;  // after_flush() finishes once the output is out
   if (group_->callbacks.on_peer_shutdown)
     group_->callbacks.on_peer_shutdown(group_->pointer_to(*this));
   else
@@ -191,23 +210,22 @@ void TcpConnection::handle_peer_eof() {
 
 void TcpConnection::send(std::string_view bytes) {
   if (loop().in_loop_thread()) {
-    if (state_ == State::open) write_or_queue(bytes.data(), bytes.size());
+    if (write_ == WriteState::open) write_or_queue(bytes.data(), bytes.size());
     return;
   }
   loop().post([self = shared_from_this(), data = std::string(bytes)] {
-    if (self->state_ == State::open) self->write_or_queue(data.data(), data.size());
+    if (self->write_ == WriteState::open) self->write_or_queue(data.data(), data.size());
   });
 }
 
 void TcpConnection::send(Buffer& bytes) {
-  loop().assert_in_loop_thread();
-  if (state_ == State::open) write_or_queue(bytes.data(), bytes.size());
+  send(bytes.view());  // off the loop thread, this copies the bytes into the posted task
   bytes.clear();
 }
 
 void TcpConnection::write_or_queue(const char* data, size_t n) {
   size_t written = 0;
-  if (pending_output() == 0) {
+  if (queued() == 0) {
     ssize_t w = detail::send(fd_.get(), data, n);
     if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
       return finish(CloseReason::error, detail::last_error());
@@ -216,7 +234,7 @@ void TcpConnection::write_or_queue(const char* data, size_t n) {
     if (written == n) {
       if (group_->callbacks.on_write_complete)
         loop().post([self = shared_from_this()] {
-          if (self->state_ != State::closed)
+          if (self->write_ != WriteState::closed)
             self->group_->callbacks.on_write_complete(self->group_->pointer_to(*self));
         });
       return;
@@ -227,14 +245,14 @@ void TcpConnection::write_or_queue(const char* data, size_t n) {
   out.append(data + written, n - written);
   if (was_empty) update_interest();
   const ConnectionCallbacks& cb = group_->callbacks;
-  if (!(flags_ & kHighWater) && out.size() >= cb.high_water_mark) {
-    flags_ |= kHighWater;
+  if (!high_water_ && out.size() >= group_->options.high_water_mark) {
+    high_water_ = true;
     if (cb.on_high_water) cb.on_high_water(group_->pointer_to(*this), out.size());
   }
 }
 
 void TcpConnection::handle_write() {
-  if (pending_output() == 0) return update_interest();
+  if (queued() == 0) return update_interest();
   Buffer& out = io_->output;
   ssize_t w = detail::send(fd_.get(), out.data(), out.size());
   if (w < 0) {
@@ -244,31 +262,32 @@ void TcpConnection::handle_write() {
   out.consume(static_cast<size_t>(w));
   group_->bytes_written.add(static_cast<size_t>(w));
   const ConnectionCallbacks& cb = group_->callbacks;
-  if (flags_ & kHighWater && out.size() <= cb.low_water_mark) {
-    flags_ &= static_cast<uint8_t>(~kHighWater);
+  if (high_water_ && out.size() <= group_->options.low_water_mark) {
+    high_water_ = false;
     if (cb.on_low_water) cb.on_low_water(group_->pointer_to(*this));
-    if (state_ == State::closed) return;
+    if (write_ == WriteState::closed) return;
   }
   if (!io_ || !io_->output.empty()) return;
   io_->output.release_if_empty();
   maybe_release_io();
   update_interest();
-  if (state_ == State::open) {
+  if (write_ == WriteState::open) {
     if (cb.on_write_complete) cb.on_write_complete(group_->pointer_to(*this));
   } else {
     after_flush();
   }
 }
 
-// Output is flushed while shutting down or closing: close our write half, and finish if
-// the peer's half is already closed too.
+// The "flushed" rows (src/net/connection_state.h): no output is queued while the write
+// side is flushing or shut.
 void TcpConnection::after_flush() {
-  if (flags_ & kNoLinger && !detail::input_waiting(fd_.get())) return finish(CloseReason::local);
-  if (!(flags_ & kWriteShut)) {
+  if (mode_ == CloseMode::no_linger && !detail::input_waiting(fd_.get()))
+    return finish(CloseReason::local);
+  if (write_ == WriteState::flushing) {
     ::shutdown(fd_.get(), SHUT_WR);
-    flags_ |= kWriteShut;
+    write_ = WriteState::shut;
   }
-  if (flags_ & kPeerEof) finish(flags_ & kPeerFirst ? CloseReason::peer : CloseReason::local);
+  if (read_ == ReadState::eof) finish(detail::ending_reason(mode_));
 }
 
 void TcpConnection::shutdown() {
@@ -276,9 +295,10 @@ void TcpConnection::shutdown() {
 }
 
 void TcpConnection::shutdown_in_loop() {
-  if (state_ != State::open) return;
-  state_ = State::shutting_down;
-  if (pending_output() == 0) after_flush();
+  if (write_ != WriteState::open) return;
+  write_ = WriteState::flushing;
+  if (mode_ == CloseMode::none) mode_ = CloseMode::shutdown;
+  if (queued() == 0) after_flush();
 }
 
 void TcpConnection::close(Linger linger) {
@@ -286,42 +306,49 @@ void TcpConnection::close(Linger linger) {
 }
 
 void TcpConnection::close_in_loop(Linger linger) {
-  if (state_ == State::closed || state_ == State::closing) return;
-  state_ = State::closing;
-  if (linger == Linger::none) {
-    // The kernel sends what it holds, then its FIN; only unread input would turn the close
-    // into a reset, and this peer promised to send nothing more. If bytes came anyway (a
-    // stray CRLF after a body, say), after_flush() lingers after all.
-    flags_ |= kNoLinger;
-    if (pending_output() == 0 && !detail::input_waiting(fd_.get()))
-      return finish(CloseReason::local);
+  if (write_ == WriteState::closed) return;
+  switch (mode_) {
+    case CloseMode::none:
+    case CloseMode::shutdown:
+      // Linger::none: the kernel sends what it holds, then its FIN; only unread input would
+      // turn the close into a reset, and this peer promised to send nothing more. If bytes
+      // came anyway (a stray CRLF after a body, say), after_flush() lingers after all.
+      mode_ = linger == Linger::none ? CloseMode::no_linger : CloseMode::close;
+      break;
+    case CloseMode::peer:
+      mode_ = CloseMode::peer_then_close;  // nothing left to read: linger changes nothing
+      break;
+    default:
+      return;  // closing already
   }
-  flags_ &= static_cast<uint8_t>(~kPaused);  // keep reading (and discarding) to see the FIN
+  if (read_ != ReadState::eof) read_ = ReadState::discarding;  // read on to see the FIN
+  if (write_ == WriteState::open) write_ = WriteState::flushing;
+  update_interest();
+  if (queued() == 0) after_flush();
+  if (write_ == WriteState::closed) return;
   std::weak_ptr<TcpConnection> weak = weak_from_this();
-  io().close_timer = loop().run_after(group_->callbacks.close_timeout, [weak] {
+  io().close_timer = loop().run_after(group_->options.close_timeout, [weak] {
     auto self = weak.lock();
     if (!self) return;
     self->io_->close_timer = {};
-    if (self->pending_output() == 0) return self->finish(CloseReason::local);
+    if (self->queued() == 0) return self->finish(CloseReason::local);
     detail::set_linger_zero(self->fd_.get());
     self->finish(CloseReason::timeout, Errc::close_timed_out);
   });
-  update_interest();
-  if (pending_output() == 0) after_flush();
 }
 
 void TcpConnection::abort() {
   loop().dispatch([self = shared_from_this()] {
-    if (self->state_ == State::closed) return;
+    if (self->write_ == WriteState::closed) return;
     detail::set_linger_zero(self->fd_.get());
     self->finish(CloseReason::aborted);
   });
 }
 
 void TcpConnection::finish(CloseReason reason, std::error_code error) {
-  if (state_ == State::closed) return;
-  state_ = State::closed;
-  const size_t unsent = pending_output();
+  if (write_ == WriteState::closed) return;
+  write_ = WriteState::closed;
+  const size_t unsent = queued();
   if (io_) {
     // The buffers and the timer go now; a user context stays until the connection goes.
     if (io_->close_timer) loop().cancel(io_->close_timer);
@@ -337,7 +364,7 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
   const TcpConnectionPtr self = group_->pointer_to(*this);
   if (group_->callbacks.on_close) group_->callbacks.on_close(self, {reason, error, unsent});
   // Destroyed after the current batch of events, never under a running handler.
-  loop().post([group = group_, keep = self] { group->remove(*keep); });
+  loop().post([keep = self] { keep->group_->remove(*keep); });
 }
 
 }  // namespace reactor::net

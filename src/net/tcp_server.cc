@@ -21,11 +21,13 @@ TcpServer::TcpServer(EventLoop& loop, InetAddress listen_at, ConnectionCallbacks
     : loop_(loop), address_(listen_at), callbacks_(std::move(callbacks)), options_(options) {}
 
 TcpServer::~TcpServer() {
-  if (!started_) return;
-  if (drain_) loop_.cancel(drain_->deadline);
-  for (auto& acceptor : acceptors_) run_on(acceptor->loop(), [&] { acceptor.reset(); });
-  for (auto& g : groups_) run_on(g->loop, [&] { g->abort_all(); });
-  if (pool_) pool_->stop();
+  if (started_) {
+    if (drain_) loop_.cancel(drain_->deadline);
+    for (auto& acceptor : acceptors_) run_on(acceptor->loop(), [&] { acceptor.reset(); });
+    for (auto* g : groups_) run_on(g->loop, [&] { g->abort_all(); });
+    if (pool_) pool_->stop();
+  }
+  for (auto* g : groups_) detail::release(g);
 }
 
 void TcpServer::run_on(EventLoop& loop, const std::function<void()>& fn) {
@@ -46,9 +48,9 @@ void TcpServer::start() {
     pool_ = std::make_unique<LoopPool>(options_.threads, std::string(loop_.backend()));
     pool_->start();
     for (size_t i = 0; i < pool_->size(); ++i)
-      groups_.push_back(detail::GroupRef::make(pool_->loop(i), callbacks_));
+      groups_.push_back(detail::make_group(pool_->loop(i), callbacks_, options_.connection));
   } else {
-    groups_.push_back(detail::GroupRef::make(loop_, callbacks_));
+    groups_.push_back(detail::make_group(loop_, callbacks_, options_.connection));
   }
   started_ = true;
   const bool per_loop = options_.balancing == Balancing::reuse_port;
@@ -58,11 +60,11 @@ void TcpServer::start() {
     // Linux copies TCP_NODELAY from a listener to the sockets it accepts: set once here,
     // not once per connection (the unit tests check the inheritance).
     detail::set_no_delay(fd.get(), options_.no_delay);
-    auto group = groups_[i];
+    detail::GroupRef group(groups_[i]);
     detail::Acceptor::OnAccept on_accept = [this](UniqueFd c) { hand_out(std::move(c)); };
     if (per_loop)
       on_accept = [group](UniqueFd c) {
-        if (!TcpConnection::start(group, std::move(c))) group->accept_failures.add(1);
+        if (!group->start(std::move(c))) group->accept_failures.add(1);
       };
     EventLoop& owner = per_loop ? group->loop : loop_;
     acceptors_.push_back(std::make_unique<detail::Acceptor>(owner, std::move(fd),
@@ -72,14 +74,14 @@ void TcpServer::start() {
 }
 
 void TcpServer::hand_out(UniqueFd fd) {
-  const detail::GroupRef& group = groups_[pick_group()];  // start() takes its own copy
+  detail::ConnectionGroup* group = groups_[pick_group()];  // the server holds a reference
   if (&group->loop == &loop_) {
-    if (!TcpConnection::start(group, std::move(fd))) group->accept_failures.add(1);
+    if (!group->start(std::move(fd))) group->accept_failures.add(1);
     return;
   }
   // std::function needs a copyable callable, so the descriptor travels as an int.
-  group->loop.post([group, raw = fd.release()] {
-    if (!TcpConnection::start(group, UniqueFd(raw))) group->accept_failures.add(1);
+  group->loop.post([group = detail::GroupRef(group), raw = fd.release()] {
+    if (!group->start(UniqueFd(raw))) group->accept_failures.add(1);
   });
 }
 
@@ -92,6 +94,7 @@ size_t TcpServer::pick_group() {
 }
 
 void TcpServer::stop_accepting() {
+  loop_.assert_in_loop_thread();
   for (auto& acceptor : acceptors_)
     run_on(acceptor->loop(), [&] {
       if (acceptor->active()) acceptor->stop();
@@ -106,7 +109,7 @@ void TcpServer::drain(std::chrono::milliseconds deadline, std::function<void()> 
   auto state =
       std::make_shared<DrainState>(DrainState{&loop_, groups_.size(), std::move(done), {}});
   drain_ = state;
-  auto groups = groups_;
+  std::vector<detail::GroupRef> groups(groups_.begin(), groups_.end());
   state->deadline = loop_.run_after(deadline, [groups] {
     for (auto& g : groups)
       g->loop.dispatch([g] {
@@ -117,8 +120,8 @@ void TcpServer::drain(std::chrono::milliseconds deadline, std::function<void()> 
   // Posted, not run at once: input already collected in this batch of events (requests
   // that arrived before the signal that started the drain, say) is read first, so those
   // connections count as busy rather than idle.
-  for (auto& g : groups_) {
-    g->loop.post([g, tell, state] {
+  for (auto* raw : groups_) {
+    raw->loop.post([g = detail::GroupRef(raw), tell, state] {
       auto report = [state] { state->base->dispatch([state] { group_drained(*state); }); };
       auto open = g->connections;  // tell() may close them; removal happens later
       for (auto& c : open) tell(c);

@@ -36,6 +36,7 @@ UdpSocket::~UdpSocket() {
 }
 
 std::error_code UdpSocket::send_to(std::string_view data, const InetAddress& to) {
+  loop_.assert_in_loop_thread();
   if (queue_.empty()) {
     if (send_datagram(fd_.get(), data, to) >= 0) return {};
     if (errno != EAGAIN && errno != EWOULDBLOCK) return detail::last_error();

@@ -22,6 +22,7 @@ struct TcpClientOptions {
   /// Local address to bind before connecting (e.g. another 127.x source when a load
   /// generator runs out of ephemeral ports on one).
   std::optional<InetAddress> bind_to;
+  ConnectionOptions connection;
 };
 
 /// Connects to one server without blocking and runs the resulting TcpConnection with the
@@ -54,7 +55,7 @@ class TcpClient final : private Handler {
   EventLoop& loop_;
   InetAddress server_;
   TcpClientOptions options_;
-  detail::GroupRef group_;
+  detail::ConnectionGroup* group_;  // a counted reference, released by the destructor
   std::function<void(std::error_code)> on_error_;
   UniqueFd connecting_;
   TimerId retry_timer_;

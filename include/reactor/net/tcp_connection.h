@@ -23,6 +23,11 @@ using TcpConnectionPtr = std::shared_ptr<TcpConnection>;
 namespace detail {
 struct ConnectionGroup;
 struct ConnectionIo;
+// The connection's state machine, defined with its transition table in
+// src/net/connection_state.h.
+enum class ReadState : uint8_t;
+enum class WriteState : uint8_t;
+enum class CloseMode : uint8_t;
 }  // namespace detail
 
 /// How a connection ended, as told to on_close.
@@ -73,58 +78,46 @@ struct ConnectionCallbacks {
   /// Pending output fell back to low_water_mark after a high-water report: resume.
   std::function<void(const TcpConnectionPtr&)> on_low_water;
   std::function<void(const TcpConnectionPtr&, const CloseInfo&)> on_close;
+};
 
+/// The tunables of every connection of one server or client.
+struct ConnectionOptions {
+  /// Pending output at which on_high_water fires (once, until it falls to low_water_mark).
   size_t high_water_mark = 1 << 20;
   size_t low_water_mark = 64 << 10;
   /// close() and graceful drains give up flushing after this long and reset.
   std::chrono::milliseconds close_timeout{5000};
 };
 
-namespace detail {
-/// Shared ownership of a ConnectionGroup, counted inside the group: 8 bytes where a
-/// shared_ptr takes 16, and every idle connection holds one. The group lives until its
-/// server (or client) and each of its connections have let go. Copies from any thread.
-class GroupRef {
- public:
-  GroupRef() = default;
-  static GroupRef make(EventLoop& loop, ConnectionCallbacks callbacks);
-  GroupRef(const GroupRef& other) noexcept;
-  GroupRef(GroupRef&& other) noexcept : group_(other.group_) { other.group_ = nullptr; }
-  GroupRef& operator=(GroupRef other) noexcept {
-    std::swap(group_, other.group_);
-    return *this;
-  }
-  ~GroupRef();
-  ConnectionGroup* operator->() const { return group_; }
-  ConnectionGroup& operator*() const { return *group_; }
-
- private:
-  explicit GroupRef(ConnectionGroup* group) : group_(group) {}
-  ConnectionGroup* group_ = nullptr;
-};
-}  // namespace detail
-
 /// One established TCP connection. Shared-owned: by its server (or client) while open, and
-/// by whoever holds a TcpConnectionPtr. Loop-thread only, except send(), shutdown(), close()
-/// and abort(), which may be called from any thread. An idle connection holds no buffers.
+/// by whoever holds a TcpConnectionPtr. Loop-thread only (checked), except send(), shutdown(),
+/// close(), abort() and loop(), which may be called from any thread. An idle connection holds
+/// no buffers.
 class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, private Handler {
-  struct Private {};
+  // Only the connection's group (TcpServer's or TcpClient's) can make one: users cannot
+  // name this tag, and its explicit constructor keeps `{}` from standing in for it.
+  struct Private {
+    explicit Private() = default;
+  };
 
  public:
-  /// Takes a connected, non-blocking socket. Use TcpServer or TcpClient rather than this.
-  TcpConnection(Private, detail::GroupRef group, UniqueFd fd);
-  static TcpConnectionPtr start(detail::GroupRef group, UniqueFd fd);
+  /// Public for make_shared only: uncallable without the private tag.
+  TcpConnection(Private, detail::ConnectionGroup& group, UniqueFd fd);
   ~TcpConnection();
 
   /// Any thread. Queues `bytes` after anything already queued; writes at once when the
-  /// queue is empty. Ignored once the connection is shutting down or closed.
+  /// queue is empty (on the loop thread; from another thread a copy is posted to the loop,
+  /// and sends from one thread keep their order). Ignored once the connection is shutting
+  /// down or closed.
   void send(std::string_view bytes);
-  void send(Buffer& bytes);  ///< loop thread; drains `bytes`
+  /// Any thread, as send(std::string_view); then drains `bytes` (off the loop thread its
+  /// content was copied into the posted task first, so the caller may reuse it at once).
+  void send(Buffer& bytes);
   /// Any thread. Closes the write half once queued output is flushed; reading goes on.
   void shutdown();
   /// Any thread. Stops delivering input, flushes queued output, then (Linger::until_peer_fin)
   /// closes the write half and waits for the peer's FIN before closing: with no unread
-  /// input left, no RST can destroy what was sent. Gives up after callbacks.close_timeout
+  /// input left, no RST can destroy what was sent. Gives up after options.close_timeout
   /// (reason timeout if output was left).
   void close(Linger linger = Linger::until_peer_fin);
   /// Any thread. Resets the connection at once; queued output is discarded (and counted).
@@ -134,12 +127,15 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void pause_reading();
   /// Reads again, and hands input still buffered to on_message once more (posted).
   void resume_reading();
-  bool reading_paused() const { return flags_ & kPaused; }
-  bool connected() const { return state_ == State::open; }
+  bool reading_paused() const;
+  /// True while send() is accepted: neither shutdown() nor close() began, nor did the
+  /// peer's FIN lead to an automatic shutdown.
+  bool connected() const;
   size_t pending_output() const;
 
+  /// Any thread: a connection never changes loops.
   EventLoop& loop() const;
-  int fd() const { return fd_.get(); }
+  int fd() const;
   InetAddress local_address() const;
   InetAddress peer_address() const;
 
@@ -151,16 +147,6 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
 
  private:
   friend struct detail::ConnectionGroup;
-  enum class State : uint8_t { open, shutting_down, closing, closed };
-  enum Flag : uint8_t {
-    kPaused = 1,
-    kPeerEof = 2,
-    kWriteShut = 4,
-    kHighWater = 8,
-    kPeerFirst = 16,
-    kNoLinger = 32,
-  };
-
   void handle_events(uint32_t ready) override;
   void handle_read(uint32_t ready);
   void handle_write();
@@ -172,19 +158,22 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void close_in_loop(Linger linger);
   void finish(CloseReason reason, std::error_code error = {});
   void update_interest();
+  size_t queued() const;  // pending_output() without the thread check, for the hot paths
   detail::ConnectionIo& io();
   void maybe_release_io();
   ConnectionContext* context_base() const;
 
   // 56 bytes in all (a 72-byte block with make_shared's control block): an idle connection
   // is this, its group's pointer to it and its loop registration. Keep it that small.
-  detail::GroupRef group_;
+  detail::ConnectionGroup* group_;  // a counted reference (src/net/group_ref.h)
   // Buffers, close timer and user context; null while the connection is idle and has none.
   std::unique_ptr<detail::ConnectionIo> io_;
   UniqueFd fd_;
   uint32_t slot_ = 0;  // index in the group's connection list
-  State state_ = State::open;
-  uint8_t flags_ = 0;
+  detail::ReadState read_{};
+  detail::WriteState write_{};
+  detail::CloseMode mode_{};
+  bool high_water_ = false;  // on_high_water reported, on_low_water not yet
 };
 
 }  // namespace reactor::net

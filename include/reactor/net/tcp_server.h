@@ -15,7 +15,8 @@ namespace reactor::net {
 
 namespace detail {
 class Acceptor;
-}
+struct ConnectionGroup;
+}  // namespace detail
 
 /// How a multi-loop server spreads connections over its loops.
 enum class Balancing {
@@ -29,6 +30,7 @@ struct TcpServerOptions {
   size_t threads = 1;
   Balancing balancing = Balancing::round_robin;
   bool no_delay = true;  ///< TCP_NODELAY on accepted sockets
+  ConnectionOptions connection;
 };
 
 /// A TCP server: listens, accepts without blocking, and runs its connections on the base
@@ -71,7 +73,7 @@ class TcpServer {
   ConnectionCallbacks callbacks_;
   TcpServerOptions options_;
   std::unique_ptr<LoopPool> pool_;
-  std::vector<detail::GroupRef> groups_;
+  std::vector<detail::ConnectionGroup*> groups_;  // each a counted reference (released last)
   // Each acceptor lives on one loop (the base loop, or one per group with reuse_port).
   std::vector<std::unique_ptr<detail::Acceptor>> acceptors_;
   std::shared_ptr<DrainState> drain_;

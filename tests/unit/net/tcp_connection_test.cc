@@ -36,8 +36,11 @@ class TcpConnectionTest : public ::testing::TestWithParam<std::string> {
     loop_.run();
   }
 
-  void start(ConnectionCallbacks cb) {
-    server_ = std::make_unique<TcpServer>(loop_, InetAddress::loopback_ipv4(0), std::move(cb));
+  void start(ConnectionCallbacks cb, ConnectionOptions options = {}) {
+    TcpServerOptions server_options;
+    server_options.connection = options;
+    server_ = std::make_unique<TcpServer>(loop_, InetAddress::loopback_ipv4(0), std::move(cb),
+                                          server_options);
     server_->start();
   }
   void start() { start(rec_.callbacks()); }
@@ -169,8 +172,9 @@ TEST_P(TcpConnectionTest, HighAndLowWaterCallbacks) {
     const std::string chunk = pattern(32 << 10);
     for (int i = 0; i < 128; ++i) c->send(chunk);
   });
-  cb.high_water_mark = 64 << 10;
-  cb.low_water_mark = 16 << 10;
+  ConnectionOptions options;
+  options.high_water_mark = 64 << 10;
+  options.low_water_mark = 16 << 10;
   cb.on_high_water = [&](const TcpConnectionPtr& c, size_t pending) {
     events.push_back("high");
     reported_pending = pending;
@@ -180,7 +184,7 @@ TEST_P(TcpConnectionTest, HighAndLowWaterCallbacks) {
     events.push_back("low");
     EXPECT_LE(c->pending_output(), size_t{16} << 10);
   };
-  start(cb);
+  start(cb, options);
   RawClient client(port());
   const size_t rcvbuf = test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   ASSERT_TRUE(run_until(loop_, [&] { return !events.empty(); }));
@@ -318,8 +322,9 @@ TEST_P(TcpConnectionTest, CloseWithoutLingerFinishesWithoutThePeersFin) {
     c->send("bye");
     c->close(Linger::none);
   });
-  cb.close_timeout = 30s;  // never the reason it ends
-  start(cb);
+  ConnectionOptions options;
+  options.close_timeout = 30s;  // never the reason it ends
+  start(cb, options);
   RawClient client(port());
   ASSERT_TRUE(run_until(loop_, [&] { return rec_.closes() == 1; }));
   EXPECT_EQ(rec_.closed().reason, CloseReason::local) << rec_.closed();
@@ -393,8 +398,9 @@ TEST_P(TcpConnectionTest, CloseWithoutLingerLingersWhenBytesWaitUnread) {
 
 TEST_P(TcpConnectionTest, CloseGivesUpWaitingForThePeerAtTheDeadline) {
   ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) { c->close(); });
-  cb.close_timeout = 100ms;
-  start(cb);
+  ConnectionOptions options;
+  options.close_timeout = 100ms;
+  start(cb, options);
   RawClient client(port());  // never closes
   ASSERT_TRUE(run_until(
       loop_, [&] { return rec_.closes() == 1; }, 5s));
@@ -408,8 +414,9 @@ TEST_P(TcpConnectionTest, CloseTimesOutWhenThePeerNeverReads) {
     c->send(pattern(4 << 20));  // far more than the capped buffers hold
     c->close();
   });
-  cb.close_timeout = 100ms;
-  start(cb);
+  ConnectionOptions options;
+  options.close_timeout = 100ms;
+  start(cb, options);
   RawClient client(port());  // never reads
   test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   ASSERT_TRUE(run_until(
@@ -703,6 +710,33 @@ TEST_P(TcpConnectionThreadsTest, SendFromAnotherThread) {
   EXPECT_EQ(client->received, expected);  // in order
 }
 
+// send(Buffer&) is any-thread too: the bytes are copied into the posted task and the
+// caller's buffer is drained at once, ready for the next message.
+TEST_P(TcpConnectionThreadsTest, SendBufferFromAnotherThread) {
+  start();
+  auto client = connect();
+  TcpConnectionPtr c = rec_.connection();
+  std::string expected;
+  for (int i = 0; i < 1000; ++i) expected += "buffer " + std::to_string(i) + "\n";
+  std::atomic<int> left_in_buffer{0};
+  std::thread sender([c, &left_in_buffer] {
+    Buffer out;  // reused: every send drains it
+    for (int i = 0; i < 1000; ++i) {
+      out.append("buffer " + std::to_string(i) + "\n");
+      c->send(out);
+      if (!out.empty()) ++left_in_buffer;
+    }
+  });
+  const bool all = run_until(loop_, [&] {
+    client->pump();
+    return client->received.size() >= expected.size();
+  });
+  sender.join();
+  ASSERT_TRUE(all) << client->received.size();
+  EXPECT_EQ(client->received, expected);  // in order, each message once
+  EXPECT_EQ(left_in_buffer.load(), 0);
+}
+
 TEST_P(TcpConnectionThreadsTest, CloseFromAnotherThread) {
   start();
   auto client = connect();
@@ -754,6 +788,25 @@ TEST_P(TcpConnectionThreadsTest, ShutdownFromAnotherThread) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionThreadsTest,
                          ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+
+// Loop-thread-only calls abort when made from another thread (REACTOR_CHECK, on in every
+// build), instead of racing with the loop.
+class TcpConnectionDeathTest : public TcpConnectionTest {};
+
+TEST_P(TcpConnectionDeathTest, GettersFromAnotherThreadAbort) {
+  start();
+  auto client = connect();
+  TcpConnectionPtr c = rec_.connection();
+  EXPECT_EQ(c->pending_output(), 0u);  // fine on the loop thread
+  EXPECT_DEATH(std::thread([c] { static_cast<void>(c->pending_output()); }).join(),
+               "does not own this EventLoop");
+  EXPECT_DEATH(std::thread([c] { static_cast<void>(c->peer_address()); }).join(),
+               "does not own this EventLoop");
+  EXPECT_DEATH(std::thread([c] { c->pause_reading(); }).join(), "does not own this EventLoop");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionDeathTest, ::testing::Values("epoll"),
+                         backend_name);
 
 }  // namespace
 }  // namespace reactor::net

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "net_test_util.h"
@@ -145,6 +146,14 @@ TEST_F(TcpServerTest, StopAcceptingRefusesNewcomersAndKeepsOthers) {
   server_->stop_accepting();  // twice: harmless
 }
 
+using TcpServerDeathTest = TcpServerTest;
+
+TEST_F(TcpServerDeathTest, StopAcceptingFromAnotherThreadAborts) {
+  start();
+  EXPECT_DEATH(std::thread([this] { server_->stop_accepting(); }).join(),
+               "does not own this EventLoop");
+}
+
 TEST_F(TcpServerTest, DrainClosesGracefullyAndCallsDone) {
   start();
   std::vector<std::unique_ptr<RawClient>> clients;
@@ -202,8 +211,9 @@ TEST_F(TcpServerTest, DrainDeadlineResetsAPeerThatNeverReads) {
     test::cap_kernel_buffer(c->fd(), SO_SNDBUF);
     c->send(pattern(4 << 20));  // far more than the capped buffers hold
   });
-  cb.close_timeout = 1h;  // so only the drain's deadline can end the connection
-  start(cb);
+  TcpServerOptions options;
+  options.connection.close_timeout = 1h;  // so only the drain's deadline can end it
+  start(cb, options);
   RawClient client(port());  // never reads
   test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
   ASSERT_TRUE(run_until(loop_, [&] { return rec_.connects() == 1; }));

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -108,6 +109,15 @@ std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
   std::replace(name.begin(), name.end(), '-', '_');
   return name;
 }
+
+using UdpSocketDeathTest = UdpSocketTest;
+
+TEST_P(UdpSocketDeathTest, SendToFromAnotherThreadAborts) {
+  EXPECT_DEATH(std::thread([this] { static_cast<void>(a_.send_to("x", b_.address())); }).join(),
+               "does not own this EventLoop");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, UdpSocketDeathTest, ::testing::Values("epoll"));
 
 INSTANTIATE_TEST_SUITE_P(Backends, UdpSocketTest,
                          ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
