@@ -79,9 +79,9 @@ void TcpServer::hand_out(UniqueFd fd) {
     if (!group->start(std::move(fd))) group->accept_failures.add(1);
     return;
   }
-  // std::function needs a copyable callable, so the descriptor travels as an int.
-  group->loop.post([group = detail::GroupRef(group), raw = fd.release()] {
-    if (!group->start(UniqueFd(raw))) group->accept_failures.add(1);
+  // The task owns the descriptor: a loop stopped before running it still closes it.
+  group->loop.post([group = detail::GroupRef(group), fd = std::move(fd)]() mutable {
+    if (!group->start(std::move(fd))) group->accept_failures.add(1);
   });
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "http/parser.h"
+#include "reactor/core/unique_function.h"
 #include "reactor/http/request.h"
 #include "reactor/http/server.h"
 #include "test_util.h"
@@ -125,7 +126,7 @@ class Worker {
     cv_.notify_one();
     thread_.join();
   }
-  void post(std::function<void()> job) {
+  void post(UniqueFunction<void()> job) {
     {
       std::lock_guard lock(mu_);
       jobs_.push_back(std::move(job));
@@ -137,7 +138,7 @@ class Worker {
  private:
   void run() {
     for (;;) {
-      std::function<void()> job;
+      UniqueFunction<void()> job;
       {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [this] { return done_ || !jobs_.empty(); });
@@ -151,7 +152,7 @@ class Worker {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
+  std::deque<UniqueFunction<void()>> jobs_;
   bool done_ = false;
   std::thread thread_;  // last: starts after the rest is built
 };

@@ -546,10 +546,10 @@ TEST_F(ServerThreadsTest, AnsweredFromAnotherThreadInOrder) {
   test::Worker worker;
   std::atomic<int> off_loop{0};
   f_.start([&](const Request& r, Responder responder) {
-    auto shared = std::make_shared<Responder>(std::move(responder));
-    worker.post([&, shared, target = std::string(r.target())] {
+    // The job owns the Responder: tasks are move-only, so it travels by move.
+    worker.post([&, responder = std::move(responder), target = std::string(r.target())]() mutable {
       if (std::this_thread::get_id() == worker.id()) ++off_loop;
-      shared->send(Response::text(200, target));
+      responder.send(Response::text(200, target));
     });
   });
   auto c = f_.connect();
@@ -578,8 +578,8 @@ TEST_F(ServerThreadsTest, ReverseOrderFromAnotherThreadIsWrittenInRequestOrder) 
 TEST_F(ServerThreadsTest, DroppedOnAnotherThreadGives500) {
   test::Worker worker;
   f_.start([&](const Request&, Responder responder) {
-    auto shared = std::make_shared<Responder>(std::move(responder));
-    worker.post([shared]() mutable { shared.reset(); });
+    // Destroyed unsent on the worker when the job ends.
+    worker.post([dropped = std::move(responder)] {});
   });
   auto c = f_.connect();
   EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/x")).status, 500);
@@ -612,10 +612,9 @@ TEST_F(ServerThreadsTest, ManyConnectionsOnSeveralLoopsAnsweredFromWorkers) {
   options.tcp.threads = 3;
   f_.start(
       [&](const Request& r, Responder responder) {
-        auto shared = std::make_shared<Responder>(std::move(responder));
         test::Worker& w = next++ % 2 == 0 ? worker_a : worker_b;
-        w.post([shared, target = std::string(r.target())] {
-          shared->send(Response::text(200, target));
+        w.post([responder = std::move(responder), target = std::string(r.target())]() mutable {
+          responder.send(Response::text(200, target));
         });
       },
       options);
