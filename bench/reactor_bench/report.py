@@ -3,6 +3,7 @@ import re
 import statistics
 
 from .chart import chart
+from .goals import goal_rows
 from .common import (CLIENT_BOUND_CLIENT, CLIENT_BOUND_SERVER, CLIENT_CPUS, RAW_TOLERANCE, ROOT,
                      SERVER_CPUS, TICK)
 from .stats import cell, good, num, spread
@@ -321,6 +322,8 @@ def write_report(results, out_dir):
          "are the driver's own): a normal client must still be served promptly.",
          ""]
     L += ["## Summary", ""] + summary_rows(results) + [""]
+    L += ["## Goals", "", "Each goal against this run's medians (`bench/reactor_bench/goals.py`).",
+          ""] + goal_rows(results) + [""]
     L += ["## Findings (computed from the tables)", "",
           f"Flags: reactor above raw epoll C by more than {(RAW_TOLERANCE - 1) * 100:.0f}% in CPU "
           "(or instructions) per message, RSS above 128 B per idle connection, and every run "

@@ -1,0 +1,51 @@
+"""The goals the project has set itself (issue 7), checked against a run's results."""
+import statistics
+
+from .stats import good, num
+
+# (case, what is compared, limit, text). "ratio:PEER" compares reactor's median server CPU
+# per unit with PEER's; "ir" and "bytes" compare reactor's own figure with an absolute limit.
+GOALS = [
+    ("http-keepalive", "ratio:nginx", 0.85, "HTTP keep-alive: server CPU per request ≤ 0.85× nginx"),
+    ("http-keepalive", "ratio:h2o", 0.75, "HTTP keep-alive: server CPU per request ≤ 0.75× h2o"),
+    ("callgrind-http", "ir", 1500, "HTTP keep-alive: ≤ 1,500 instructions per minimal request"),
+    ("callgrind-echo", "ir", 250, "Echo: ≤ 250 instructions per message"),
+    ("http-close", "ratio:h2o", 1.0, "New connection per request: server CPU per connection ≤ 1.0× h2o"),
+    ("idle-10k", "bytes", 96, "Idle memory: ≤ 96 B per connection at 10,000"),
+    ("idle-100k", "bytes", 96, "Idle memory: ≤ 96 B per connection at 19,000"),
+]
+
+
+def reactor_entry(res):
+    return next((e for e in res["entries"] if e["role"] == "reactor"), None)
+
+
+def measure(res, kind):
+    """(reactor's figure as text, the value compared with the limit) or None."""
+    me = reactor_entry(res)
+    mine = good(res, me["label"]) if me else []
+    if not mine:
+        return None
+    if kind in ("ir", "bytes"):
+        value = mine[0]["rate"]
+        return f"{value:,.0f}", value
+    peer = kind.split(":", 1)[1]
+    theirs = good(res, peer)
+    if not theirs:
+        return None
+    cost = statistics.median(s["cpu_us"] for s in mine)
+    base = statistics.median(s["cpu_us"] for s in theirs)
+    return f"{cost / base:.2f}× ({num(cost)} against {num(base)} µs)", cost / base
+
+
+def goal_rows(results):
+    rows = ["| goal | measured | verdict |", "| --- | --- | --- |"]
+    for case, kind, limit, text in GOALS:
+        res = results["cases"].get(case)
+        got = measure(res, kind) if res else None
+        if got is None:
+            rows.append(f"| {text} | – | not measured in this run |")
+            continue
+        shown, value = got
+        rows.append(f"| {text} | {shown} | {'met' if value <= limit else '**not met**'} |")
+    return rows
