@@ -213,6 +213,10 @@ void TcpConnection::send(std::string_view bytes) {
     if (write_ == WriteState::open) write_or_queue(bytes.data(), bytes.size());
     return;
   }
+  post_send(bytes);
+}
+
+void TcpConnection::post_send(std::string_view bytes) {
   loop().post([self = shared_from_this(), data = std::string(bytes)] {
     if (self->write_ == WriteState::open) self->write_or_queue(data.data(), data.size());
   });
@@ -232,17 +236,24 @@ void TcpConnection::write_or_queue(const char* data, size_t n) {
     written = w > 0 ? static_cast<size_t>(w) : 0;
     group_->bytes_written.add(written);
     if (written == n) {
-      if (group_->callbacks.on_write_complete)
-        loop().post([self = shared_from_this()] {
-          if (self->write_ != WriteState::closed)
-            self->group_->callbacks.on_write_complete(self->group_->pointer_to(*self));
-        });
+      if (group_->callbacks.on_write_complete) post_write_complete();
       return;
     }
   }
+  queue_output(data + written, n - written);
+}
+
+void TcpConnection::post_write_complete() {
+  loop().post([self = shared_from_this()] {
+    if (self->write_ != WriteState::closed)
+      self->group_->callbacks.on_write_complete(self->group_->pointer_to(*self));
+  });
+}
+
+void TcpConnection::queue_output(const char* data, size_t n) {
   Buffer& out = io().output;
   const bool was_empty = out.empty();
-  out.append(data + written, n - written);
+  out.append(data, n);
   if (was_empty) update_interest();
   const ConnectionCallbacks& cb = group_->callbacks;
   if (!high_water_ && out.size() >= group_->options.high_water_mark) {

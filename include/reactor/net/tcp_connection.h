@@ -153,6 +153,12 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void deliver(Buffer& input);
   void handle_peer_eof();
   void write_or_queue(const char* data, size_t n);
+  // Out of line on purpose: the paths of send() and write_or_queue() that build a posted
+  // task or touch the output buffer would otherwise give every message their stack frame
+  // and register saves.
+  [[gnu::noinline]] void post_send(std::string_view bytes);
+  [[gnu::noinline]] void post_write_complete();
+  [[gnu::noinline]] void queue_output(const char* data, size_t n);
   void after_flush();
   void shutdown_in_loop();
   void close_in_loop(Linger linger);
