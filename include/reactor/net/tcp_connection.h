@@ -148,9 +148,10 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
  private:
   friend struct detail::ConnectionGroup;
   void handle_events(uint32_t ready) override;
-  void handle_read(uint32_t ready);
+  // Inline: defined (and used) only in tcp_connection.cc, where handle_events() takes them in.
+  inline void handle_read(uint32_t ready);
   void handle_write();
-  void deliver(Buffer& input);
+  inline void deliver(Buffer& input);
   void handle_peer_eof();
   void write_or_queue(const char* data, size_t n);
   // Out of line on purpose: the paths of send() and write_or_queue() that build a posted
