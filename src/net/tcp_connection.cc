@@ -212,6 +212,23 @@ void TcpConnection::handle_peer_eof() {
     shutdown_in_loop();
 }
 
+// Forced inline into send(), like handle_read() into handle_events(): once per message.
+[[gnu::always_inline]] inline void TcpConnection::write_or_queue(const char* data, size_t n) {
+  size_t written = 0;
+  if (queued() == 0) {
+    ssize_t w = detail::send(fd_.get(), data, n);
+    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      return finish(CloseReason::error, detail::last_error());
+    written = w > 0 ? static_cast<size_t>(w) : 0;
+    group_->bytes_written.add(written);
+    if (written == n) {
+      if (group_->callbacks.on_write_complete) post_write_complete();
+      return;
+    }
+  }
+  queue_output(data + written, n - written);
+}
+
 void TcpConnection::send(std::string_view bytes) {
   if (loop().in_loop_thread()) {
     if (write_ == WriteState::open) write_or_queue(bytes.data(), bytes.size());
@@ -229,22 +246,6 @@ void TcpConnection::post_send(std::string_view bytes) {
 void TcpConnection::send(Buffer& bytes) {
   send(bytes.view());  // off the loop thread, this copies the bytes into the posted task
   bytes.clear();
-}
-
-void TcpConnection::write_or_queue(const char* data, size_t n) {
-  size_t written = 0;
-  if (queued() == 0) {
-    ssize_t w = detail::send(fd_.get(), data, n);
-    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-      return finish(CloseReason::error, detail::last_error());
-    written = w > 0 ? static_cast<size_t>(w) : 0;
-    group_->bytes_written.add(written);
-    if (written == n) {
-      if (group_->callbacks.on_write_complete) post_write_complete();
-      return;
-    }
-  }
-  queue_output(data + written, n - written);
 }
 
 void TcpConnection::post_write_complete() {

@@ -153,7 +153,8 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void handle_write();
   inline void deliver(Buffer& input);
   void handle_peer_eof();
-  void write_or_queue(const char* data, size_t n);
+  // Inline too: defined and used only in tcp_connection.cc, where send() takes it in.
+  inline void write_or_queue(const char* data, size_t n);
   // Out of line on purpose: the paths of send() and write_or_queue() that build a posted
   // task or touch the output buffer would otherwise give every message their stack frame
   // and register saves.
