@@ -62,6 +62,9 @@ std::optional<Clock::time_point> TimerQueue::next_deadline() {
 void TimerQueue::run_due(Clock::time_point now) {
   const uint64_t horizon = next_sequence_;  // timers added by callbacks wait a round
   for (;;) {
+    // The usual case, once per loop iteration: the earliest entry, live or not, is not
+    // due, so none is. Only when it is due does a stale top need dropping to know more.
+    if (heap_.empty() || heap_.front().when > now) return;
     drop_stale_top();
     if (heap_.empty()) return;
     Entry top = heap_.front();

@@ -94,14 +94,10 @@ void Buffer::prepend(const void* bytes, size_t n) {
   std::memcpy(data_ + begin_, bytes, n);
 }
 
-char* Buffer::prepare(size_t n) {
-  if (writable() < n) make_room(n);
-  return data_ + end_;
-}
-
-void Buffer::commit(size_t n) {
-  REACTOR_CHECK(n <= writable(), "Buffer::commit past the prepared space");
-  end_ += static_cast<uint32_t>(n);
+// commit()'s REACTOR_CHECK, out of line (the public header cannot include core/check.h).
+void Buffer::commit_overflow() {
+  ::reactor::detail::check_failed(__FILE__, __LINE__, "n <= writable()",
+                                  "Buffer::commit past the prepared space");
 }
 
 void Buffer::make_room(size_t n) {

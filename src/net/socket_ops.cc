@@ -40,27 +40,6 @@ int accept(int listen_fd) {
   }
 }
 
-ssize_t read(int fd, void* data, size_t n) {
-  for (;;) {
-    ssize_t got = ::read(fd, data, n);
-    if (got >= 0 || errno != EINTR) return got;
-  }
-}
-
-ssize_t readv(int fd, const iovec* iov, int count) {
-  for (;;) {
-    ssize_t n = ::readv(fd, iov, count);
-    if (n >= 0 || errno != EINTR) return n;
-  }
-}
-
-ssize_t send(int fd, const void* data, size_t n) {
-  for (;;) {
-    ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
-    if (w >= 0 || errno != EINTR) return w;
-  }
-}
-
 bool input_waiting(int fd) {
   char byte;
   return ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;

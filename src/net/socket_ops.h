@@ -1,9 +1,12 @@
 #pragma once
 // Thin wrappers over the socket syscalls: EINTR retried, errors as std::error_code,
 // SIGPIPE suppressed per call (MSG_NOSIGNAL) instead of changing the process disposition.
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <system_error>
 
 #include "reactor/core/unique_fd.h"
@@ -20,10 +23,26 @@ UniqueFd listen_on(const InetAddress& address, bool reuse_port, int backlog = 40
 /// accept4 non-blocking; returns -1 and sets errno on failure.
 int accept(int listen_fd);
 
-/// read/readv/write/send that retry EINTR and return -1 with errno otherwise.
-ssize_t read(int fd, void* data, size_t n);
-ssize_t readv(int fd, const iovec* iov, int count);
-ssize_t send(int fd, const void* data, size_t n);
+/// read/readv/send that retry EINTR and return -1 with errno otherwise. Inline: each
+/// message makes one read and one send, and an out-of-line wrapper costs more than its loop.
+inline ssize_t read(int fd, void* data, size_t n) {
+  for (;;) {
+    ssize_t got = ::read(fd, data, n);
+    if (got >= 0 || errno != EINTR) return got;
+  }
+}
+inline ssize_t readv(int fd, const iovec* iov, int count) {
+  for (;;) {
+    ssize_t got = ::readv(fd, iov, count);
+    if (got >= 0 || errno != EINTR) return got;
+  }
+}
+inline ssize_t send(int fd, const void* data, size_t n) {
+  for (;;) {
+    ssize_t sent = ::send(fd, data, n, MSG_NOSIGNAL);
+    if (sent >= 0 || errno != EINTR) return sent;
+  }
+}
 
 /// True when received bytes wait unread on `fd` (its FIN alone does not count).
 bool input_waiting(int fd);

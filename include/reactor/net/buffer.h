@@ -56,10 +56,19 @@ class Buffer {
   /// Puts `n` bytes in front of the readable data; no copy of the data when they fit.
   void prepend(const void* bytes, size_t n);
 
+  // prepare() and commit() are inline: every read goes through both, and the calls cost
+  // more than their bodies.
   /// Makes room for at least `n` more bytes and returns where to write them; then commit().
-  char* prepare(size_t n);
+  char* prepare(size_t n) {
+    if (writable() < n) make_room(n);
+    return data_ + end_;
+  }
   size_t writable() const { return capacity_ > end_ ? capacity_ - end_ : 0; }
-  void commit(size_t n);
+  void commit(size_t n) {
+    if (n > writable()) [[unlikely]]
+      commit_overflow();
+    end_ += static_cast<uint32_t>(n);
+  }
 
   /// Frees the storage if nothing is buffered (so an idle connection costs nothing).
   void release_if_empty();
@@ -67,6 +76,7 @@ class Buffer {
 
  private:
   void make_room(size_t n);
+  [[noreturn]] static void commit_overflow();
   void grow(size_t cap);
   void release_storage() noexcept;
 

@@ -148,11 +148,19 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
  private:
   friend struct detail::ConnectionGroup;
   void handle_events(uint32_t ready) override;
-  void handle_read(uint32_t ready);
+  // Inline: defined (and used) only in tcp_connection.cc, where handle_events() takes them in.
+  inline void handle_read(uint32_t ready);
   void handle_write();
-  void deliver(Buffer& input);
+  inline void deliver(Buffer& input);
   void handle_peer_eof();
-  void write_or_queue(const char* data, size_t n);
+  // Inline too: defined and used only in tcp_connection.cc, where send() takes it in.
+  inline void write_or_queue(const char* data, size_t n);
+  // Out of line on purpose: the paths of send() and write_or_queue() that build a posted
+  // task or touch the output buffer would otherwise give every message their stack frame
+  // and register saves.
+  [[gnu::noinline]] void post_send(std::string_view bytes);
+  [[gnu::noinline]] void post_write_complete();
+  [[gnu::noinline]] void queue_output(const char* data, size_t n);
   void after_flush();
   void shutdown_in_loop();
   void close_in_loop(Linger linger);
