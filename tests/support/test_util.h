@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -30,6 +31,16 @@ namespace reactor::test {
 using namespace std::chrono_literals;
 
 /// Descriptors open in this process (entries of /proc/self/fd, minus the one reading it).
+/// The process's resident set (VmRSS), in bytes.
+inline size_t rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6)) * 1024;
+  ADD_FAILURE() << "no VmRSS in /proc/self/status";
+  return 0;
+}
+
 inline size_t open_fd_count() {
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) return 0;

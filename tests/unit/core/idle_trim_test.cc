@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
+
 namespace reactor::detail {
 namespace {
 
@@ -80,15 +82,6 @@ TEST_F(IdleTrimTest, TheBoundedWaitEndsInTheTrim) {
   EXPECT_EQ(g_trims, 1);
 }
 
-[[maybe_unused]] size_t rss_bytes() {  // unused where the sanitizers replace malloc
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6)) * 1024;
-  ADD_FAILURE() << "no VmRSS in /proc/self/status";
-  return 0;
-}
-
 // What the trim is for: memory a thread freed inside its arena, below a block still in
 // use (so the arena cannot shrink from its top), leaves the process.
 TEST(IdleTrimHeap, TrimHeapReturnsFreedArenaMemory) {
@@ -105,11 +98,11 @@ TEST(IdleTrimHeap, TrimHeapReturnsFreedArenaMemory) {
       blocks.push_back(static_cast<char*>(std::malloc(kBlock)));
       std::memset(blocks.back(), 1, kBlock);
     }
-    held = rss_bytes();
+    held = test::rss_bytes();
     for (size_t i = 0; i + 1 < kCount; ++i) std::free(blocks[i]);
-    freed_rss = rss_bytes();
+    freed_rss = test::rss_bytes();
     IdleTrim::trim_heap();
-    trimmed_rss = rss_bytes();
+    trimmed_rss = test::rss_bytes();
     std::free(blocks.back());
   })
       .join();

@@ -10,6 +10,8 @@
 #include <string>
 #include <utility>
 
+#include "test_util.h"
+
 namespace reactor::net {
 namespace {
 
@@ -241,15 +243,6 @@ TEST(Buffer, GrowthAcrossTheMapThresholdPreservesContent) {
   EXPECT_GE(b.capacity(), Buffer::kMapThreshold);
 }
 
-size_t rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6)) * 1024;
-  ADD_FAILURE() << "no VmRSS in /proc/self/status";
-  return 0;
-}
-
 // The point of mapping big storage: a big message's memory leaves the process with it.
 // The malloc and free first make glibc raise its mmap threshold to 30 MiB (as a burst of
 // big messages would), after which it serves a 16 MiB block from its heap and keeps it
@@ -262,13 +255,13 @@ TEST(Buffer, BigStorageLeavesTheProcessWhenReleased) {
     std::memset(p, 1, 30 << 20);
     std::free(p);
   }
-  const size_t before = rss_bytes();
+  const size_t before = test::rss_bytes();
   Buffer b;
   std::memset(b.prepare(kBig), 'x', kBig);
   b.commit(kBig);
-  ASSERT_GE(rss_bytes(), before + kBig / 2);  // the measure itself works
+  ASSERT_GE(test::rss_bytes(), before + kBig / 2);  // the measure itself works
   b.consume(kBig);
-  EXPECT_LT(rss_bytes(), before + kBig / 4);
+  EXPECT_LT(test::rss_bytes(), before + kBig / 4);
 }
 
 TEST(Buffer, MoveConstructAndAssign) {
