@@ -1,8 +1,8 @@
-# Installs headers, the three layer libraries, a CMake package and a pkg-config file.
+# Installs headers, the four layer libraries, a CMake package and a pkg-config file.
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/reactor DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS reactor_core reactor_net reactor_http reactor
+install(TARGETS reactor_core reactor_net reactor_http reactor_co reactor
   EXPORT reactorTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -46,9 +46,19 @@ EventLoop::EventLoop(std::unique_ptr<Selector> selector)
 
 EventLoop::~EventLoop() {
   assert_in_loop_thread();
+  // A hook may add another (or post tasks, which are dropped unrun below): index, not iterate.
+  for (size_t i = 0; i < destroy_hooks_.size(); ++i) {
+    Task hook = std::move(destroy_hooks_[i]);
+    hook();
+  }
   signals_.reset();
   unwatch(wakeup_->fd());
   t_loop = nullptr;
+}
+
+void EventLoop::on_destroy(Task hook) {
+  assert_in_loop_thread();
+  destroy_hooks_.push_back(std::move(hook));
 }
 
 void EventLoop::assert_in_loop_thread() const {

@@ -88,6 +88,11 @@ class EventLoop {
   /// thread; register before starting other threads so that they inherit the mask.
   void on_signal(int signo, SignalCallback callback);
 
+  /// Runs `hook` first thing when the loop is destroyed, while all of it still works: a
+  /// layer above core frees what it parked on the loop (the coroutine layer destroys the
+  /// coroutines still suspended on it). Hooks run in the order they were added.
+  void on_destroy(Task hook);
+
   /// The time at the start of the current iteration (cheap; no syscall).
   Clock::time_point now() const {
     assert_in_loop_thread();
@@ -127,6 +132,7 @@ class EventLoop {
   std::mutex tasks_mutex_;
   std::vector<Task> tasks_;
   std::vector<Task> spare_;  // an empty vector with capacity, for run_tasks()
+  std::vector<Task> destroy_hooks_;
   std::atomic<uint64_t> iterations_{0};
   std::atomic<uint64_t> events_{0};
 };

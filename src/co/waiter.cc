@@ -1,0 +1,74 @@
+#include "reactor/co/detail/waiter.h"
+
+#include <system_error>
+
+#include "core/check.h"
+#include "reactor/co/detail/runtime.h"
+#include "reactor/core/event_loop.h"
+
+namespace reactor::co::detail {
+
+Waiter::Waiter(Waiter&& other) noexcept : StopListener() {
+  REACTOR_CHECK(!other.handle_, "a co awaitable was moved after it was awaited");
+}
+
+bool Waiter::arm(const Context& context, std::coroutine_handle<> handle,
+                 const std::stop_token& token) {
+  if (context.scope->stop_requested() || token.stop_requested()) {
+    cancelled_ = true;
+    return false;
+  }
+  handle_ = handle;
+  runtime_ = &Runtime::of(*context.loop);
+  context.scope->listen(*this);
+  if (token.stop_possible()) {
+    // Another thread may ask for the stop: it must not touch this Waiter, only name it.
+    slot_ = runtime_->open_slot(*this, generation_);
+    has_slot_ = true;
+    token_callback_.emplace(token, TokenCallback{runtime_, slot_, generation_});
+  }
+  return true;
+}
+
+void Waiter::disarm() noexcept {
+  CancelScope::unlisten(*this);
+  token_callback_.reset();  // waits for a callback running on another thread
+  if (has_slot_) {
+    runtime_->close_slot(slot_);
+    has_slot_ = false;
+  }
+}
+
+void Waiter::throw_if_cancelled() const {
+  if (cancelled_) throw std::system_error(std::make_error_code(std::errc::operation_canceled));
+}
+
+void Waiter::TokenCallback::operator()() const noexcept {
+  runtime->post_cancel(slot, generation);
+}
+
+void Waiter::on_stop() noexcept {
+  cancel_now();
+}
+
+void Waiter::cancel_now() noexcept {
+  if (cancelled_) return;
+  stop_waiting();
+  cancelled_ = true;
+  if (!has_slot_) {
+    slot_ = runtime_->open_slot(*this, generation_);
+    has_slot_ = true;
+  }
+  runtime_->post_cancel(slot_, generation_);
+}
+
+void Waiter::deliver_cancel() noexcept {
+  if (!cancelled_) {  // a stop token's request: the loop thread acts on it only now
+    stop_waiting();
+    cancelled_ = true;
+  }
+  disarm();
+  handle_.resume();
+}
+
+}  // namespace reactor::co::detail
