@@ -18,6 +18,10 @@ class Category final : public std::error_category {
         return "connect timed out";
       case Errc::output_limit_exceeded:
         return "peer is not reading: output limit exceeded";
+      case Errc::end_of_stream:
+        return "the peer ended the stream before the read was complete";
+      case Errc::delimiter_not_found:
+        return "no delimiter within the read limit";
     }
     return "unknown reactor error";
   }

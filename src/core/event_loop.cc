@@ -56,6 +56,10 @@ EventLoop::~EventLoop() {
   t_loop = nullptr;
 }
 
+EventLoop* EventLoop::current() noexcept {
+  return t_loop;
+}
+
 void EventLoop::on_destroy(Task hook) {
   assert_in_loop_thread();
   destroy_hooks_.push_back(std::move(hook));

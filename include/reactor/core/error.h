@@ -9,6 +9,8 @@ enum class Errc {
   close_timed_out,             ///< close() could not flush its output before the deadline
   connect_timed_out,
   output_limit_exceeded,  ///< a peer did not read and its output passed the hard limit
+  end_of_stream,          ///< the peer ended its stream before a read was complete
+  delimiter_not_found,    ///< read_until saw its byte limit pass without the delimiter
 };
 
 const std::error_category& reactor_category() noexcept;

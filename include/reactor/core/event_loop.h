@@ -58,6 +58,9 @@ class EventLoop {
   /// Any thread: runs `task` now when called on the loop thread, otherwise posts it.
   void dispatch(Task task);
 
+  /// The calling thread's loop, or null if it has none.
+  static EventLoop* current() noexcept;
+
   /// Any thread.
   bool in_loop_thread() const { return std::this_thread::get_id() == thread_; }
   /// Any thread: aborts with a message unless called on the loop thread. Every
