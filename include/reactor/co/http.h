@@ -49,7 +49,7 @@ http::RequestHandler make_handler(CoRequestHandler handler);
 /// frame. It may co_await any I/O (co::connect to a backend, say) without blocking the loop.
 /// Register it like any handler: `router.route("GET", "/x", co::handler(fn))`. An
 /// exception escaping it answers 500 with "Connection: close" and is logged, as for a
-/// plain handler; a handler whose connection closed meanwhile is stopped.
+/// plain handler; if the connection closed meanwhile, the response is dropped.
 template <class F, class... Args>
 http::RequestHandler handler(F fn, Args... args) {
   return detail::make_handler([fn = std::move(fn), ... args = std::move(args)](Request request) {
