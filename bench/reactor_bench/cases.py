@@ -75,8 +75,13 @@ def make_cases(quick, nofile):
               Entry("reactor http x2", "reactor http", ["--threads", "2"], "0,1")],
              {"connections": 100}, unit="req",
              notes=["Server free to use both cores, wrk pinned to core 1 (see above)."]),
+        Case("co-echo", "Coroutine echo (co_echo) vs callback echo: ping-pong, 100 x 64 B", "echo",
+             entries(["reactor", "co_echo"]),
+             {"mode": "pingpong", "connections": 100, "size": 64}, quick=True,
+             notes=["examples/co_echo.cc: the same server written with co::Server and "
+                    "`co_await read_some / write`, on the same loop and connections."]),
         Case("callgrind-echo", "Instructions per echo message (callgrind)", "callgrind",
-             entries(ECHO_NATIVE), {"kind": "echo", "count": 2000 if quick else 20000},
+             entries(ECHO_NATIVE + ["co_echo"]), {"kind": "echo", "count": 2000 if quick else 20000},
              unit="Ir/msg", quick=True, rounds=1),
         Case("callgrind-http", "Instructions per HTTP request (callgrind)", "callgrind",
              entries(HTTP_ALL), {"kind": "http", "count": 2000 if quick else 20000},
@@ -86,7 +91,7 @@ def make_cases(quick, nofile):
     if quick:  # fewer targets where a case is slow per target
         for c in cases:
             if c.load == "callgrind":
-                keep = {"reactor", "epoll C", "reactor http", "epoll C http"}
+                keep = {"reactor", "co_echo", "epoll C", "reactor http", "epoll C http"}
                 c.entries = [e for e in c.entries if e.target in keep]
             if c.load == "idle":
                 c.entries = [e for e in c.entries if e.target in ("reactor", "epoll C")]

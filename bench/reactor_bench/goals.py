@@ -1,10 +1,12 @@
-"""The goals the project has set itself (issue 7), checked against a run's results."""
+"""The goals the project has set itself (issues 7 and 9), checked against a run's results."""
 import statistics
 
 from .stats import good, num
 
 # (case, what is compared, limit, text). "ratio:PEER" compares reactor's median server CPU
-# per unit with PEER's; "ir" and "bytes" compare reactor's own figure with an absolute limit.
+# per unit with PEER's; "ir" and "bytes" compare reactor's own figure with an absolute limit;
+# "co:..." measures the coroutine example (role "co") instead of reactor, against PEER or
+# as an absolute figure.
 GOALS = [
     ("http-keepalive", "ratio:nginx", 0.85, "HTTP keep-alive: server CPU per request ≤ 0.85× nginx"),
     ("http-keepalive", "ratio:h2o", 0.75, "HTTP keep-alive: server CPU per request ≤ 0.75× h2o"),
@@ -13,26 +15,36 @@ GOALS = [
     ("http-close", "ratio:h2o", 1.0, "New connection per request: server CPU per connection ≤ 1.0× h2o"),
     ("idle-10k", "bytes", 96, "Idle memory: ≤ 96 B per connection at 10,000"),
     ("idle-100k", "bytes", 96, "Idle memory: ≤ 96 B per connection at 19,000"),
+    ("co-echo", "co:ratio:reactor", 1.03,
+     "Coroutine echo: server CPU per message ≤ 1.03× the callback echo"),
+    ("callgrind-echo", "co:ir-ratio:reactor", 1.03,
+     "Coroutine echo: instructions per message ≤ 1.03× the callback echo"),
 ]
 
 
-def reactor_entry(res):
-    return next((e for e in res["entries"] if e["role"] == "reactor"), None)
+def reactor_entry(res, role="reactor"):
+    return next((e for e in res["entries"] if e["role"] == role), None)
 
 
 def measure(res, kind):
-    """(reactor's figure as text, the value compared with the limit) or None."""
-    me = reactor_entry(res)
+    """(the subject's figure as text, the value compared with the limit) or None."""
+    role = "reactor"
+    if kind.startswith("co:"):
+        role, kind = "co", kind[3:]
+    me = reactor_entry(res, role)
     mine = good(res, me["label"]) if me else []
     if not mine:
         return None
     if kind in ("ir", "bytes"):
         value = mine[0]["rate"]
         return f"{value:,.0f}", value
-    peer = kind.split(":", 1)[1]
+    what, peer = kind.split(":", 1)
     theirs = good(res, peer)
     if not theirs:
         return None
+    if what == "ir-ratio":
+        cost, base = mine[0]["rate"], theirs[0]["rate"]
+        return f"{cost / base:.3f}× ({cost:,.0f} against {base:,.0f} Ir)", cost / base
     cost = statistics.median(s["cpu_us"] for s in mine)
     base = statistics.median(s["cpu_us"] for s in theirs)
     return f"{cost / base:.2f}× ({num(cost)} against {num(base)} µs)", cost / base

@@ -13,7 +13,7 @@ from .processes import find_descendant, read_line
 class Target:
     key: str
     kind: str  # "echo" or "http"
-    role: str  # "reactor", "raw" (hand-written epoll C) or "peer"
+    role: str  # "reactor", "co" (reactor's coroutine layer), "raw" (hand-written epoll C) or "peer"
     cmd: list
     comm: str = ""  # when cmd is a wrapper: the name of the process that serves
     needs: str = ""  # a file or program that must exist
@@ -22,6 +22,8 @@ class Target:
 
 TARGETS = {t.key: t for t in [
     Target("reactor", "echo", "reactor", [BIN / "reactor", "echo"], needs=str(BIN / "reactor")),
+    Target("co_echo", "echo", "co", [BIN / "examples" / "co_echo"],
+           needs=str(BIN / "examples" / "co_echo")),
     Target("epoll C", "echo", "raw", [PEER_BIN / "echo_epoll"], needs=str(PEER_BIN / "echo_epoll")),
     Target("libevent", "echo", "peer", [PEER_BIN / "echo_libevent"], needs=str(PEER_BIN / "echo_libevent")),
     Target("libev", "echo", "peer", [PEER_BIN / "echo_libev"], needs=str(PEER_BIN / "echo_libev")),
