@@ -34,6 +34,7 @@ Signals::WaitAwaiter Signals::wait(std::stop_token token) {
 // The waiter resumes inline and may destroy this object: nothing touches `this` after.
 void Signals::delivered(int signo) {
   if (WaitAwaiter* waiter = std::exchange(waiter_, nullptr)) {
+    waiter->signals_ = nullptr;
     waiter->signo_ = signo;
     waiter->complete_ = true;
     waiter->complete();
@@ -69,9 +70,11 @@ int Signals::WaitAwaiter::await_resume() {
   return signo_;
 }
 
-// Unparked, a signal that arrives is kept as pending for the next wait().
+// Unparked, a signal that arrives is kept as pending for the next wait(). A cancelled
+// waiter resumes later (posted), when the Signals may be gone: it forgets it.
 void Signals::WaitAwaiter::stop_waiting() noexcept {
   if (signals_ && signals_->waiter_ == this) signals_->waiter_ = nullptr;
+  signals_ = nullptr;
 }
 
 }  // namespace reactor::co

@@ -39,6 +39,7 @@ void UdpSocket::send_to(std::string_view data, const net::InetAddress& to) {
 // touches `this` after complete().
 void UdpSocket::received(std::string_view data, const net::InetAddress& from) {
   if (ReceiveAwaiter* receiver = std::exchange(receiver_, nullptr)) {
+    receiver->socket_ = nullptr;
     receiver->fill(data, from);
     receiver->complete();
     return;
@@ -77,8 +78,10 @@ Datagram UdpSocket::ReceiveAwaiter::await_resume() {
 }
 
 // Unparked, the datagrams that arrive wait in the socket's queue for the next receiver.
+// A cancelled receiver resumes later (posted), when the socket may be gone: it forgets it.
 void UdpSocket::ReceiveAwaiter::stop_waiting() noexcept {
   if (socket_ && socket_->receiver_ == this) socket_->receiver_ = nullptr;
+  socket_ = nullptr;
 }
 
 void UdpSocket::ReceiveAwaiter::fill(std::string_view data, const net::InetAddress& from) {

@@ -154,6 +154,16 @@ TEST_P(CoSignalsTest, DestroyedBeforeTheLoop) {
   EXPECT_EQ(next.get(), SIGUSR1);
 }
 
+TEST_P(CoSignalsTest, DestroyedWhileACancellationIsOnItsWay) {
+  // A stop from the task's scope unparks the waiter at once and resumes it later: the
+  // Signals may be gone by then (under ASan, the awaiter must not touch it).
+  auto spawned = co::spawn(loop_, wait_for(*signals_));
+  spawned.request_stop();
+  signals_.reset();
+  ASSERT_TRUE(run_until(loop_, [&] { return spawned.done(); }));
+  EXPECT_TRUE(canceled(spawned));
+}
+
 TEST_P(CoSignalsTest, WaiterMayReplaceTheSignalsWhenResumed) {
   // Each round's Signals lives in the coroutine's frame. The first round's ends inside its
   // own delivery, and the second registers SIGUSR1 again there, replacing the very callback

@@ -258,6 +258,17 @@ TEST_P(CoUdpTest, DestroyingTheSocketCancelsItsReceiver) {
   EXPECT_TRUE(canceled(spawned));
 }
 
+TEST_P(CoUdpTest, SocketDestroyedWhileACancellationIsOnItsWay) {
+  // A stop from the task's scope unparks the receiver at once and resumes it later: the
+  // socket may be gone by then (under ASan, the awaiter must not touch it).
+  auto other = std::make_unique<co::UdpSocket>(loop_, InetAddress::loopback_ipv4(0));
+  auto spawned = co::spawn(loop_, receive(*other));
+  spawned.request_stop();
+  other.reset();
+  ASSERT_TRUE(run_until(loop_, [&] { return spawned.done(); }));
+  EXPECT_TRUE(canceled(spawned));
+}
+
 TEST_P(CoUdpTest, ReceiverMayDestroyTheSocketWhenResumed) {
   // The socket lives in the receiving coroutine's frame, which ends with the first
   // datagram: inside the socket's own read batch (two more datagrams wait behind it).
