@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <system_error>
 #include <utility>
 
@@ -26,9 +27,15 @@ Connection& Connection::operator=(Connection&& other) noexcept {
 }
 
 // Connections are move-only, so this is the one handle: nobody can await the connection
-// any more, and it ends as close() ends it (a no-op once closed).
+// any more, and it ends as close() ends it (a no-op once closed). Dropped by an exception
+// (a handler that throws, whose frame unwinds), it stopped mid-exchange: a graceful close
+// would pass a half-made reply off as complete, so it resets.
 Connection::~Connection() {
-  if (tcp_) stream().close(net::Linger::until_peer_fin);
+  if (!tcp_) return;
+  if (std::uncaught_exceptions() > 0)
+    stream().abort();
+  else
+    stream().close(net::Linger::until_peer_fin);
 }
 
 Stream& Connection::stream() const {

@@ -20,7 +20,8 @@ class Stream;  // the connection's coroutine side (its ConnectionContext), src/c
 /// and close semantics as the callback layer, with awaitables instead of callbacks. At
 /// most one read and one write (or shutdown/close) may be awaited at a time. Move-only;
 /// loop thread only (the connection's loop). Dropping the last handle to an open
-/// connection closes it gracefully (close(), not awaited).
+/// connection closes it gracefully (close(), not awaited); dropping it while an exception
+/// unwinds resets it (abort()).
 ///
 /// Every awaitable takes a std::stop_token and also stops with the task's own scope
 /// (when_any, Spawned::request_stop); a stopped wait throws
