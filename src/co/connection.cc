@@ -185,7 +185,7 @@ Connection::WriteAwaiter::~WriteAwaiter() {
 bool Connection::WriteAwaiter::await_ready() {
   Stream& stream = *stream_;
   stream.check_no_writer();
-  if (token_.stop_requested()) return false;  // arm() reports it
+  if (token_.stop_requested()) return false;                            // arm() reports it
   if (stream.writable() && !bytes_.empty()) stream.tcp().send(bytes_);  // may close it (error)
   if (!stream.writable()) {
     error_ = stream.write_end();

@@ -100,7 +100,7 @@ Server::AcceptAwaiter::~AcceptAwaiter() {
 bool Server::AcceptAwaiter::await_ready() {
   REACTOR_CHECK(!server_->acceptor_, "co::Server: accept() is already waiting");
   if (token_.stop_requested()) return false;  // arm() reports it
-  if (!server_->accepting_) return true;       // await_resume throws
+  if (!server_->accepting_) return true;      // await_resume throws
   if (server_->accepted_.empty()) return false;
   connection_ = std::move(server_->accepted_.front());
   server_->accepted_.pop_front();

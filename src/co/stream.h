@@ -68,7 +68,9 @@ class Stream final : public net::ConnectionContext, private LoopBound {
   bool read_ended() const { return closed_ || read_ == ReadSide::ended; }
   /// Why reading ended: empty for the peer's end of stream, else the error to throw.
   std::error_code read_end() const;
-  bool writable() const { return !closed_ && (write_ == WriteSide::open || write_ == WriteSide::full); }
+  bool writable() const {
+    return !closed_ && (write_ == WriteSide::open || write_ == WriteSide::full);
+  }
   bool write_full() const { return write_ == WriteSide::full; }
   /// Why a write cannot go on (closed, or our side shut down or closing).
   std::error_code write_end() const;

@@ -14,7 +14,9 @@
 namespace reactor::test {
 
 /// Every selector backend, for INSTANTIATE_TEST_SUITE_P.
-inline auto all_backends() { return ::testing::Values("epoll", "epoll-et", "poll", "select"); }
+inline auto all_backends() {
+  return ::testing::Values("epoll", "epoll-et", "poll", "select");
+}
 
 inline std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
   std::string name = param.param;

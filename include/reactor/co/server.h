@@ -90,7 +90,8 @@ class Server::AcceptAwaiter final : public detail::Waiter {
 
  private:
   friend class Server;
-  AcceptAwaiter(Server& server, std::stop_token token) : server_(&server), token_(std::move(token)) {}
+  AcceptAwaiter(Server& server, std::stop_token token)
+      : server_(&server), token_(std::move(token)) {}
   bool park(const detail::Context& context, std::coroutine_handle<> handle);
   void stop_waiting() noexcept override;
 

@@ -19,29 +19,50 @@ std::atomic<std::size_t> g_allocations{0};
 void* counted(std::size_t size, std::size_t align = 0) {
   if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
   if (size == 0) size = 1;
-  void* p = align ? std::aligned_alloc(align, (size + align - 1) / align * align) : std::malloc(size);
+  void* p =
+      align ? std::aligned_alloc(align, (size + align - 1) / align * align) : std::malloc(size);
   if (!p) throw std::bad_alloc();
   return p;
 }
 
 }  // namespace
 
-void* operator new(std::size_t size) { return counted(size); }
-void* operator new[](std::size_t size) { return counted(size); }
+void* operator new(std::size_t size) {
+  return counted(size);
+}
+void* operator new[](std::size_t size) {
+  return counted(size);
+}
 void* operator new(std::size_t size, std::align_val_t align) {
   return counted(size, static_cast<std::size_t>(align));
 }
 void* operator new[](std::size_t size, std::align_val_t align) {
   return counted(size, static_cast<std::size_t>(align));
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
 
 namespace reactor::co {
 namespace {
@@ -81,7 +102,8 @@ TEST_P(CoAllocationTest, AnEchoLoopAllocatesNothingPerMessage) {
     during = g_allocations;
     co_return echoed;
   });
-  ASSERT_TRUE(test::run_until_done(loop, client, [] {}, 30s));
+  ASSERT_TRUE(test::run_until_done(
+      loop, client, [] {}, 30s));
   g_counting = false;
   EXPECT_EQ(client.get(), kWarmUp + kMeasured);
   EXPECT_EQ(during, 0u) << "allocations in " << kMeasured << " echoed messages";

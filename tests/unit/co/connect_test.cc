@@ -155,8 +155,8 @@ TEST_P(CoConnectTest, AStopTokenEndsARetryingConnect) {
   options.retry = true;
   options.initial_delay = 5ms;
   std::stop_source stop;
-  auto retrying =
-      spawn(loop_, connect(net::InetAddress::loopback_ipv4(unused_port()), options, stop.get_token()));
+  auto retrying = spawn(
+      loop_, connect(net::InetAddress::loopback_ipv4(unused_port()), options, stop.get_token()));
   run_for(loop_, 30ms);
   ASSERT_FALSE(retrying.done()) << "a retrying connect waits";
   stop.request_stop();
@@ -168,7 +168,8 @@ TEST_P(CoConnectTest, ATimeoutAroundAConnectStopsIt) {
   net::TcpClientOptions options;
   options.retry = true;
   options.initial_delay = 5ms;
-  auto bounded = spawn(loop_, timeout(connect(net::InetAddress::loopback_ipv4(unused_port()), options), 30ms));
+  auto bounded =
+      spawn(loop_, timeout(connect(net::InetAddress::loopback_ipv4(unused_port()), options), 30ms));
   ASSERT_TRUE(run_until_done(loop_, bounded));
   EXPECT_EQ(error_of([&] { bounded.get(); }), std::errc::timed_out);
 }

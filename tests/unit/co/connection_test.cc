@@ -420,9 +420,8 @@ TEST_P(CoConnectionTest, CloseWithoutLingerEndsAtOnce) {
 
 TEST_P(CoConnectionTest, DroppingTheConnectionClosesIt) {
   open();
-  auto drop = spawn(loop_, [conn = std::move(conn_)]() mutable -> Task<void> {
-    co_await conn.write("goodbye");
-  });
+  auto drop = spawn(
+      loop_, [conn = std::move(conn_)]() mutable -> Task<void> { co_await conn.write("goodbye"); });
   ASSERT_TRUE(run_until_done(loop_, drop));
   ASSERT_TRUE(run_until(loop_, [&] {
     client_->pump();
@@ -535,7 +534,8 @@ TEST_P(CoConnectionTest, TheLoserOfARaceBetweenReadsLosesNoBytes) {
   auto race = spawn(loop_, [&]() -> Task<void> {
     char buf_a[8], buf_b[8];
     while (got_a.size() < want_a.size() || got_b.size() < want_b.size()) {
-      auto won = co_await when_any(as_task(conn_.read_some(buf_a)), as_task(other.read_some(buf_b)));
+      auto won =
+          co_await when_any(as_task(conn_.read_some(buf_a)), as_task(other.read_some(buf_b)));
       if (won.index() == 0)
         got_a.append(buf_a, std::get<0>(won));
       else
@@ -610,7 +610,8 @@ TEST_P(CoConnectionTest, StoppingACloseLetsTheCloseGoOn) {
     return client_->eof;
   }));
   client_->close();
-  auto closed = spawn(loop_, [this]() -> Task<net::CloseInfo> { co_return co_await conn_.close(); });
+  auto closed =
+      spawn(loop_, [this]() -> Task<net::CloseInfo> { co_return co_await conn_.close(); });
   ASSERT_TRUE(run_until_done(loop_, closed));
   EXPECT_EQ(closed.get().reason, net::CloseReason::local);
 }
@@ -739,7 +740,8 @@ TEST_P(CoConnectionTeardownTest, DestroyingTheLoopFreesParkedCoroutinesAndConnec
       ++parked;
     });
     ASSERT_TRUE(run_until(*loop, [&] {
-      return parked == 2 && writing && writing->pending_output() >= options.connection.high_water_mark;
+      return parked == 2 && writing &&
+             writing->pending_output() >= options.connection.high_water_mark;
     }));
     loop.reset();
   }
@@ -748,8 +750,7 @@ TEST_P(CoConnectionTeardownTest, DestroyingTheLoopFreesParkedCoroutinesAndConnec
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CoConnectionTest, test::all_backends(), test::backend_name);
-INSTANTIATE_TEST_SUITE_P(Backends, CoConnectionCloseTest, test::all_backends(),
-                         test::backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, CoConnectionCloseTest, test::all_backends(), test::backend_name);
 INSTANTIATE_TEST_SUITE_P(Backends, CoConnectionTeardownTest, test::all_backends(),
                          test::backend_name);
 

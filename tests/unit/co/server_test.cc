@@ -285,8 +285,7 @@ TEST_P(CoServerThreadsTest, DrainReachesEveryLoop) {
   EXPECT_EQ(resumed.load(), 6);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, CoServerThreadsTest, test::all_backends(),
-                         test::backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, CoServerThreadsTest, test::all_backends(), test::backend_name);
 
 }  // namespace
 }  // namespace reactor::co
