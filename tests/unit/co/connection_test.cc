@@ -596,6 +596,31 @@ TEST_P(CoConnectionTest, StoppingAParkedWriteOrShutdownEndsOnlyTheWait) {
   EXPECT_TRUE(client_->received == big);
 }
 
+TEST_P(CoConnectionTest, AWriteThatTimesOutStillSendsItsBytes) {
+  net::ConnectionOptions options;
+  options.high_water_mark = 128 << 10;
+  options.low_water_mark = 16 << 10;
+  open(options);
+  const std::string big = pattern(cap_kernel_buffers() + (256 << 10));
+  bool first_ended = false;
+  auto writes = spawn(loop_, [&]() -> Task<std::error_code> {
+    std::error_code timed_out = co_await error_of_await(timeout(conn_.write(big), 5ms));
+    first_ended = true;
+    co_await conn_.write("!");  // after the queued bytes, in order
+    co_return timed_out;
+  });
+  ASSERT_TRUE(run_until(loop_, [&] { return first_ended; }));
+  run_for(loop_, 5ms);
+  ASSERT_FALSE(writes.done()) << "the second write waits for the queue to fall";
+  ASSERT_TRUE(finish(writes));
+  EXPECT_EQ(writes.get(), std::errc::timed_out);
+  ASSERT_TRUE(run_until(loop_, [&] {
+    client_->pump();
+    return client_->received.size() >= big.size() + 1;
+  }));
+  EXPECT_TRUE(client_->received == big + "!");
+}
+
 TEST_P(CoConnectionTest, StoppingACloseLetsTheCloseGoOn) {
   open();
   std::stop_source stop;
