@@ -378,11 +378,13 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
     maybe_release_io();
   }
   loop().unwatch(fd_.get());
-  fd_.reset();
   // A copy, not a reference into the group's list: on_close may destroy the server or
   // client, whose teardown drops the group's references at once.
   const TcpConnectionPtr self = group_->pointer_to(*this);
   if (group_->callbacks.on_close) group_->callbacks.on_close(self, {reason, error, unsent});
+  // Released only after on_close: whatever it runs (coroutines resumed with the close's
+  // error, say) cannot be handed this descriptor's number by a new socket.
+  fd_.reset();
   // Destroyed after the current batch of events, never under a running handler.
   loop().post([keep = self] { keep->group_->remove(*keep); });
 }

@@ -28,7 +28,7 @@ class Stream;  // the connection's coroutine side (its ConnectionContext), src/c
 /// std::system_error(std::errc::operation_canceled) and takes nothing from the stream (a
 /// stopped write, shutdown or close stops waiting; what it began goes on). When the
 /// connection closes, every coroutine waiting on it resumes from the close itself, before
-/// the connection leaves its server, with operation_canceled (closed locally), the
+/// its descriptor is released (no new socket can take the number meanwhile), with operation_canceled (closed locally), the
 /// connection's error (reset, I/O error), or end of stream (the peer's FIN).
 class Connection {
  public:

@@ -80,6 +80,7 @@ struct ConnectionCallbacks {
   std::function<void(const TcpConnectionPtr&, size_t pending)> on_high_water;
   /// Pending output fell back to low_water_mark after a high-water report: resume.
   std::function<void(const TcpConnectionPtr&)> on_low_water;
+  /// The connection is closed and unwatched; its descriptor is released right after.
   std::function<void(const TcpConnectionPtr&, const CloseInfo&)> on_close;
 };
 
