@@ -10,7 +10,7 @@ void add_echo_command(CLI::App& app, std::function<int()>& run) {
   add_server_flags(*cmd, *flags, true);
   cmd->callback([&run, flags] {
     run = [flags] {
-      return serve("echo", *flags, [flags](EventLoop& loop, const net::InetAddress& address) {
+      return serve("reactor echo", *flags, [flags](EventLoop& loop, const net::InetAddress& address) {
         net::ConnectionCallbacks cb;
         cb.on_message = [](const net::TcpConnectionPtr& c, net::Buffer& input) { c->send(input); };
         // Back-pressure: a client that sends but does not read gets no more of our memory

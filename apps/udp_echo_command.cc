@@ -35,7 +35,7 @@ void add_udp_echo_command(CLI::App& app, std::function<int()>& run) {
   add_server_flags(*cmd, *flags, false);
   cmd->callback([&run, flags] {
     run = [flags] {
-      return serve("udp-echo", *flags, [](EventLoop& loop, const net::InetAddress& address) {
+      return serve("reactor udp-echo", *flags, [](EventLoop& loop, const net::InetAddress& address) {
         return std::make_unique<UdpEchoService>(loop, address);
       });
     };
