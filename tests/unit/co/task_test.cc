@@ -58,9 +58,16 @@ TEST(CoTask, ReturnsValueAndRunsLazily) {
 
 TEST(CoTask, LongChainsDoNotGrowTheStack) {
   EventLoop loop;
-  // 100,000 nested awaits: without symmetric transfer each finish would add frames.
-  auto spawned = run(loop, add_one(100000));
-  EXPECT_EQ(spawned.get(), 100000);
+  // 100,000 nested awaits: without symmetric transfer each start and finish would add stack
+  // frames and overflow. ASan's instrumentation keeps GCC from making the transfer a tail
+  // call, so that build runs a shorter chain (the release build checks the property).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  constexpr int kDepth = 2000;
+#else
+  constexpr int kDepth = 100000;
+#endif
+  auto spawned = run(loop, add_one(kDepth));
+  EXPECT_EQ(spawned.get(), kDepth);
 }
 
 TEST(CoTask, ExceptionReachesTheAwaiter) {
