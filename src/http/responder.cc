@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "http/responder_access.h"
 #include "http/session.h"
 #include "reactor/net/tcp_connection.h"
 
@@ -36,4 +37,22 @@ void Responder::deliver(Response* response) {
   });
 }
 
+namespace detail {
+
+// Like deliver(), but the session answers as for a handler that threw. Without a session
+// to tell (the connection is gone, or the Responder already answered) it only logs.
+void ResponderAccess::handler_threw(Responder& responder, std::exception_ptr error) {
+  auto connection =
+      std::exchange(responder.pending_, false) ? responder.connection_.lock() : nullptr;
+  if (!connection) return log_handler_error(std::move(error));
+  connection->loop().dispatch(
+      [connection, sequence = responder.sequence_, error = std::move(error)]() mutable {
+        if (auto* s = Session::of(*connection))
+          s->handler_threw(connection, sequence, std::move(error));
+        else
+          log_handler_error(std::move(error));
+      });
+}
+
+}  // namespace detail
 }  // namespace reactor::http

@@ -19,6 +19,18 @@ const Response& internal_error() {
 
 }  // namespace
 
+void log_handler_error(std::exception_ptr error) {
+  std::string message = "http: a request handler threw: ";
+  try {
+    std::rethrow_exception(std::move(error));
+  } catch (const std::exception& e) {
+    message += e.what();
+  } catch (...) {
+    message += "unknown exception";
+  }
+  reactor::log(LogLevel::error, message);
+}
+
 Session::Session(std::shared_ptr<const SessionConfig> config,
                  const net::TcpConnectionPtr& connection)
     : config_(std::move(config)), parser_(config_->limits) {
@@ -90,10 +102,8 @@ void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& r
   pending_.push_back(std::move(slot));
   try {
     config_->handler(request, ResponderAccess::make(connection, sequence));
-  } catch (const std::exception& e) {
-    return handler_threw(connection, sequence, e.what());
   } catch (...) {
-    return handler_threw(connection, sequence, "unknown exception");
+    return handler_threw(connection, sequence, std::current_exception());
   }
   Pending* owed = unanswered(connection, sequence);
   if (!owed) return;
@@ -104,10 +114,8 @@ void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& r
 // The handler's state is unknown after a throw: answer 500 and end the connection. An answer
 // it sent before throwing stands (it was complete); the connection then goes on.
 void Session::handler_threw(const net::TcpConnectionPtr& connection, uint64_t sequence,
-                            std::string_view what) {
-  std::string message = "http: a request handler threw: ";
-  message += what;
-  reactor::log(LogLevel::error, message);
+                            std::exception_ptr error) {
+  log_handler_error(std::move(error));
   Pending* owed = unanswered(connection, sequence);
   if (!owed) return;
   owed->connection = ConnectionHeader::close;

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,9 @@
 #include "reactor/net/tcp_connection.h"
 
 namespace reactor::http::detail {
+
+/// Logs (level error) the exception a request handler threw.
+void log_handler_error(std::exception_ptr error);
 
 /// What every session of one server shares.
 struct SessionConfig {
@@ -63,6 +67,11 @@ class Session final : public net::ConnectionContext {
   void peer_shutdown(const net::TcpConnectionPtr& connection);
   /// The connection closed: drop the timer now rather than when it would have fired.
   void closed(EventLoop& loop);
+  /// The handler for request `sequence` threw, inside its call or (a coroutine handler)
+  /// later: logged; unless already answered, 500 with "Connection: close", as its state is
+  /// unknown.
+  void handler_threw(const net::TcpConnectionPtr& connection, uint64_t sequence,
+                     std::exception_ptr error);
 
  private:
   enum class Phase : uint8_t { idle, head, body, continued, closing, closing_asked };
@@ -85,8 +94,6 @@ class Session final : public net::ConnectionContext {
   void close_after_owed(Phase why);
   bool parse_one(const net::TcpConnectionPtr& connection, net::Buffer& input);
   void dispatch(const net::TcpConnectionPtr& connection, const Request& request);
-  void handler_threw(const net::TcpConnectionPtr& connection, uint64_t sequence,
-                     std::string_view what);
   Pending* unanswered(const net::TcpConnectionPtr& connection, uint64_t sequence);
   void answer(const net::TcpConnectionPtr& connection, uint64_t sequence, const Response& response);
   void fail(const net::TcpConnectionPtr& connection, int status, std::string_view why);

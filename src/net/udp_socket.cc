@@ -32,6 +32,7 @@ UdpSocket::UdpSocket(EventLoop& loop, InetAddress bind_at, OnDatagram on_datagra
 }
 
 UdpSocket::~UdpSocket() {
+  if (destroyed_) *destroyed_ = true;
   loop_.unwatch(fd_.get());
 }
 
@@ -66,6 +67,19 @@ void UdpSocket::flush_queue() {
 void UdpSocket::handle_events(uint32_t ready) {
   if (ready & io::kWritable) flush_queue();
   if (!(ready & (io::kReadable | io::kError))) return;
+  // The callback may destroy this socket (a coroutine resumed by its datagram ends, say):
+  // a flag on this stack frame says whether `this` still exists after each call.
+  bool destroyed = false;
+  destroyed_ = &destroyed;
+  const bool quota_used = read_datagrams(destroyed);
+  if (destroyed) return;
+  destroyed_ = nullptr;
+  if (quota_used && loop_.edge_triggered()) loop_.requeue(fd_.get(), io::kReadable);
+}
+
+// True when it stopped at the quota with datagrams possibly left; false when none are left
+// (or the callback destroyed the socket).
+bool UdpSocket::read_datagrams(const bool& destroyed) {
   for (int i = 0; i < kReadQuota; ++i) {
     sockaddr_in6 from{};
     socklen_t len = sizeof from;
@@ -73,12 +87,13 @@ void UdpSocket::handle_events(uint32_t ready) {
                            reinterpret_cast<sockaddr*>(&from), &len);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return;  // EAGAIN, or an ICMP error from an earlier send: nothing to read now
+      return false;  // EAGAIN, or an ICMP error from an earlier send: nothing to read now
     }
     on_datagram_({t_datagram, static_cast<size_t>(n)},
                  InetAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&from), len));
+    if (destroyed) return false;
   }
-  if (loop_.edge_triggered()) loop_.requeue(fd_.get(), io::kReadable);
+  return true;
 }
 
 }  // namespace reactor::net

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "http/parser.h"
+#include "reactor/core/log.h"
 #include "reactor/core/unique_function.h"
 #include "reactor/http/request.h"
 #include "reactor/http/server.h"
@@ -157,10 +158,35 @@ class Worker {
   std::thread thread_;  // last: starts after the rest is built
 };
 
+/// Collects the library's log lines while alive; the default sink is back afterwards.
+class LogCapture {
+ public:
+  LogCapture() {
+    set_log_sink([this](LogLevel level, std::string_view message) {
+      std::lock_guard lock(mu_);
+      lines_.emplace_back(level, std::string(message));
+    });
+  }
+  ~LogCapture() { set_log_sink({}); }
+  size_t errors_containing(std::string_view text) {
+    std::lock_guard lock(mu_);
+    size_t n = 0;
+    for (const auto& [level, line] : lines_)
+      n += level == LogLevel::error && line.find(text) != std::string::npos;
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<LogLevel, std::string>> lines_;
+};
+
 /// An http::Server on the test thread's loop, and clients for it. Declare first in a test
 /// (after anything its handler uses that must outlive it).
 class ServerFixture {
  public:
+  /// `backend`: the loop's selector (a make_selector() name; empty: the default).
+  explicit ServerFixture(std::string_view backend = {}) : loop_(backend) {}
   ~ServerFixture() {
     server_.reset();
     loop_.post([this] { loop_.stop(); });  // let the loop run what closing posted

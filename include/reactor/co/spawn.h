@@ -132,7 +132,7 @@ auto invoke(F fn, Args... args) -> Task<typename detail::InvokeResult<F, Args...
 template <class F, class... Args>
   requires std::is_invocable_v<F&, Args&...>
 auto spawn(EventLoop& loop, F fn, Args... args) {
-  return spawn(loop, invoke(std::move(fn), std::move(args)...));
+  return spawn(loop, co::invoke(std::move(fn), std::move(args)...));
 }
 
 }  // namespace reactor::co

@@ -1,13 +1,17 @@
 #pragma once
 // co::UdpSocket: datagrams as awaitables.
+#include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "reactor/co/detail/waiter.h"
+#include "reactor/co/task.h"
 #include "reactor/net/udp_socket.h"
 
 namespace reactor::co {
@@ -25,6 +29,7 @@ class UdpSocket {
  public:
   /// Throws std::system_error if the socket cannot be bound.
   UdpSocket(EventLoop& loop, net::InetAddress bind_at);
+  /// A coroutine still receiving resumes (inside this call) with operation_canceled.
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
@@ -34,7 +39,9 @@ class UdpSocket {
   uint64_t dropped() const { return dropped_ + socket_.dropped(); }
 
   class ReceiveAwaiter;
-  /// → Datagram: the next datagram, copied into `into`.
+  /// → Datagram: the next datagram, copied into `into` (the rest of a longer one is lost,
+  /// and `truncated` says so). One receiver at a time. A waiting receiver is resumed inline
+  /// when its datagram is read, and may destroy this socket then.
   ReceiveAwaiter receive_from(std::span<char> into, std::stop_token token = {});
   /// Sends one datagram (queued if the kernel cannot take it now); nothing to await, as a
   /// datagram send never waits on the peer. Throws std::system_error for errors such as

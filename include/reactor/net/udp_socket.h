@@ -14,8 +14,9 @@
 
 namespace reactor::net {
 
-/// A bound UDP socket on a loop: each datagram received is handed to the callback; sends
-/// that the kernel cannot take right now are queued (bounded) until it can. Loop thread only.
+/// A bound UDP socket on a loop: each datagram received is handed to the callback (which may
+/// destroy the socket); sends that the kernel cannot take right now are queued (bounded)
+/// until it can. Loop thread only.
 class UdpSocket final : private Handler {
  public:
   using OnDatagram = std::function<void(std::string_view data, const InetAddress& from)>;
@@ -36,6 +37,7 @@ class UdpSocket final : private Handler {
  private:
   void handle_events(uint32_t ready) override;
   void flush_queue();
+  bool read_datagrams(const bool& destroyed);
 
   EventLoop& loop_;
   UniqueFd fd_;
@@ -44,6 +46,7 @@ class UdpSocket final : private Handler {
   std::deque<std::pair<std::string, InetAddress>> queue_;
   size_t queued_bytes_ = 0;
   uint64_t dropped_ = 0;
+  bool* destroyed_ = nullptr;  // while handle_events runs: set when the callback destroys us
 };
 
 }  // namespace reactor::net

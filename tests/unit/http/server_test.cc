@@ -9,7 +9,6 @@
 #include <atomic>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -21,6 +20,7 @@
 namespace reactor::http {
 namespace {
 
+using test::LogCapture;
 using test::Reply;
 using test::run_for;
 using test::run_until;
@@ -40,29 +40,6 @@ std::string pipelined(int n, std::string_view prefix = "/") {
   for (int i = 0; i < n; ++i) out += wire_request("GET", std::string(prefix) + std::to_string(i));
   return out;
 }
-
-/// Collects the library's log lines while alive; the default sink is back afterwards.
-class LogCapture {
- public:
-  LogCapture() {
-    set_log_sink([this](LogLevel level, std::string_view message) {
-      std::lock_guard lock(mu_);
-      lines_.emplace_back(level, std::string(message));
-    });
-  }
-  ~LogCapture() { set_log_sink({}); }
-  size_t errors_containing(std::string_view text) {
-    std::lock_guard lock(mu_);
-    size_t n = 0;
-    for (const auto& [level, line] : lines_)
-      n += level == LogLevel::error && line.find(text) != std::string::npos;
-    return n;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::pair<LogLevel, std::string>> lines_;
-};
 
 class ServerTest : public ::testing::Test {
  protected:

@@ -2,6 +2,7 @@
 #include "reactor/net/udp_socket.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -97,6 +98,24 @@ TEST_P(UdpSocketTest, BurstLargerThanOneReadQuota) {
   ASSERT_TRUE(run_until(
       loop_, [&] { return b_got_.size() == kBurst; }, 5s))
       << b_got_.size();
+}
+
+TEST_P(UdpSocketTest, CallbackMayDestroyTheSocket) {
+  // Several datagrams wait, so one read batch would go on after the first callback: it
+  // must notice that the callback destroyed the socket (under ASan, a use after free).
+  int calls = 0;
+  std::unique_ptr<UdpSocket> victim;
+  victim = std::make_unique<UdpSocket>(loop_, InetAddress::loopback_ipv4(0),
+                                       [&](std::string_view, const InetAddress&) {
+                                         ++calls;
+                                         victim.reset();
+                                       });
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(a_.send_to("x", victim->address()));
+  ASSERT_TRUE(run_until(loop_, [&] { return victim == nullptr; }));
+  EXPECT_EQ(calls, 1);
+  // The loop goes on serving the other sockets.
+  ASSERT_FALSE(a_.send_to("after", b_.address()));
+  ASSERT_TRUE(run_until(loop_, [&] { return b_got_.size() == 1; }));
 }
 
 TEST_P(UdpSocketTest, BindToAPortInUseThrows) {
