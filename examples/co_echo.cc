@@ -12,11 +12,8 @@ using namespace reactor;
 co::Task<> echo(co::Connection c) {
   char buf[16 << 10];
   try {
-    for (;;) {
-      size_t n = co_await c.read_some(buf);
-      if (n == 0) break;  // the client's FIN: everything it sent has been echoed
+    while (size_t n = co_await c.read_some(buf))  // 0: the client's FIN, all of it echoed
       co_await c.write({buf, n});
-    }
   } catch (const std::system_error&) {
     // Reset by the client, or closed by the drain: there is nobody left to answer.
   }

@@ -7,12 +7,17 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <system_error>
 
 using namespace reactor;
 
 co::Task<> echo(co::Connection c) {
   char buf[4096];
-  while (size_t n = co_await c.read_some(buf)) co_await c.write({buf, n});
+  try {
+    while (size_t n = co_await c.read_some(buf)) co_await c.write({buf, n});
+  } catch (const std::system_error&) {
+    // closed as the server goes, when main() ends
+  }
 }
 
 co::Task<std::string> ask(net::InetAddress server) {
