@@ -13,6 +13,24 @@ thread_local Runtime* t_runtime = nullptr;
 
 }  // namespace
 
+template <class Node>
+void Runtime::link(Node*& head, Node& node) noexcept {
+  node.prev_ = nullptr;
+  node.next_ = head;
+  if (head) head->prev_ = &node;
+  head = &node;
+}
+
+template <class Node>
+void Runtime::unlink(Node*& head, Node& node) noexcept {
+  if (node.prev_)
+    node.prev_->next_ = node.next_;
+  else
+    head = node.next_;
+  if (node.next_) node.next_->prev_ = node.prev_;
+  node.prev_ = node.next_ = nullptr;
+}
+
 Runtime& Runtime::of(EventLoop& loop) {
   loop.assert_in_loop_thread();
   if (t_runtime) return *t_runtime;
@@ -25,22 +43,28 @@ Runtime::~Runtime() {
   // The loop is going away with coroutines still parked on it: free their frames without
   // resuming them. Destroying a root unlinks it (~RootPromise), so always take the head.
   while (roots_) roots_->destroy_frame();
+  // Only now: ending these closes connections, and a close resumes whatever still waits on
+  // them, so nothing may wait any more.
+  while (LoopBound* bound = bound_) {
+    unlink(bound_, *bound);
+    bound->end_with_loop();
+  }
 }
 
 void Runtime::adopt(RootLink& root) noexcept {
-  root.prev_ = nullptr;
-  root.next_ = roots_;
-  if (roots_) roots_->prev_ = &root;
-  roots_ = &root;
+  link(roots_, root);
 }
 
 void Runtime::release(RootLink& root) noexcept {
-  if (root.prev_)
-    root.prev_->next_ = root.next_;
-  else
-    roots_ = root.next_;
-  if (root.next_) root.next_->prev_ = root.prev_;
-  root.prev_ = root.next_ = nullptr;
+  unlink(roots_, root);
+}
+
+void Runtime::bind(LoopBound& bound) noexcept {
+  link(bound_, bound);
+}
+
+void Runtime::unbind(LoopBound& bound) noexcept {
+  unlink(bound_, bound);
 }
 
 uint32_t Runtime::open_slot(Waiter& waiter, uint32_t& generation) {

@@ -22,7 +22,8 @@
 // close(l)       mode == peer            .         flushing* peer_then_close  as above
 // close(l)       otherwise               .         .         .                (closing or closed)
 // flushed        no_linger, no input     .         closed    .                finish(local)
-// flushed        write == flushing       .         shut      .                SHUT_WR, then:
+// flushed        write == flushing       .         shut      .                SHUT_WR,
+//                                                                             on_write_closed, then:
 // flushed        read == eof             .         closed    .                finish(reason)
 // close timer    write != closed         .         closed    .                nothing queued:
 //                                                                             finish(local); else

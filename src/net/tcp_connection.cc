@@ -302,6 +302,10 @@ void TcpConnection::after_flush() {
   if (write_ == WriteState::flushing) {
     ::shutdown(fd_.get(), SHUT_WR);
     write_ = WriteState::shut;
+    if (group_->callbacks.on_write_closed) {
+      group_->callbacks.on_write_closed(group_->pointer_to(*this));
+      if (write_ == WriteState::closed) return;  // the callback aborted it
+    }
   }
   if (read_ == ReadState::eof) finish(detail::ending_reason(mode_));
 }

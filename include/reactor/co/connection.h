@@ -20,14 +20,16 @@ class Stream;  // the connection's coroutine side (its ConnectionContext), src/c
 /// and close semantics as the callback layer, with awaitables instead of callbacks. At
 /// most one read and one write (or shutdown/close) may be awaited at a time. Move-only;
 /// loop thread only (the connection's loop). Dropping the last handle to an open
-/// connection closes it gracefully (close(), not awaited).
+/// connection closes it gracefully (close(), not awaited); dropping it while an exception
+/// unwinds resets it (abort()).
 ///
 /// Every awaitable takes a std::stop_token and also stops with the task's own scope
 /// (when_any, Spawned::request_stop); a stopped wait throws
-/// std::system_error(std::errc::operation_canceled) and takes nothing from the stream. When
-/// the connection closes, every coroutine waiting on it resumes — before its descriptor is
-/// released — with operation_canceled (closed locally), the connection's error (reset,
-/// I/O error), or end of stream (the peer's FIN).
+/// std::system_error(std::errc::operation_canceled) and takes nothing from the stream (a
+/// stopped write, shutdown or close stops waiting; what it began goes on). When the
+/// connection closes, every coroutine waiting on it resumes from the close itself, before
+/// the connection leaves its server, with operation_canceled (closed locally), the
+/// connection's error (reset, I/O error), or end of stream (the peer's FIN).
 class Connection {
  public:
   Connection() = default;
@@ -45,11 +47,13 @@ class Connection {
   /// nothing is. 0 means the peer ended its stream (FIN) and everything was read.
   ReadAwaiter read_some(std::span<char> into, std::stop_token token = {});
   /// → size_t (into.size()): fills `into` completely. Throws Errc::end_of_stream if the
-  /// peer ends first.
+  /// peer ends first (the incomplete rest is dropped). Bytes stay in the connection until
+  /// all of them are there.
   ReadAwaiter read_exactly(std::span<char> into, std::stop_token token = {});
   /// → size_t: appends to `out` up to and including the first `delimiter`, and returns how
   /// many bytes that was. Throws Errc::delimiter_not_found once `max` bytes came without
-  /// it (nothing is consumed then), Errc::end_of_stream if the peer ends first.
+  /// it (nothing is consumed then), Errc::end_of_stream if the peer ends first (the
+  /// incomplete rest is dropped). `delimiter` must not be empty.
   ReadAwaiter read_until(std::string& out, std::string_view delimiter, std::size_t max,
                          std::stop_token token = {});
   /// → void: queues a copy of `bytes`. Completes at once while pending output stays below
@@ -100,6 +104,8 @@ class Connection::ReadAwaiter final : public detail::Waiter {
   void stop_waiting() noexcept override;
   /// Takes what it can from `input`; true once the read is complete (or failed).
   bool take(net::Buffer& input);
+  /// Ends the read without data: the peer's end of stream (`why` empty), or an error.
+  void end(std::error_code why);
 
   detail::Stream* stream_;
   std::stop_token token_;
@@ -107,7 +113,7 @@ class Connection::ReadAwaiter final : public detail::Waiter {
   std::string* out_ = nullptr;
   std::string_view delimiter_;
   std::size_t max_ = 0;
-  std::size_t done_ = 0;  // bytes read so far (exactly: filled; until: the result)
+  std::size_t done_ = 0;  // the result; while read_until waits, how far it has searched
   std::error_code error_;
   Mode mode_;
   bool complete_ = false;

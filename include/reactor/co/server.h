@@ -14,6 +14,16 @@
 
 namespace reactor::co {
 
+namespace detail {
+/// One connection's coroutine under serve(): its frame owns copies of `fn` and `args`, and
+/// the Connection, which moves into `fn` (co::invoke would pass it as an lvalue, and a
+/// Connection cannot be copied).
+template <class F, class... Args>
+Task<void> serve_one(F fn, Connection connection, Args... args) {
+  co_await std::invoke(fn, std::move(connection), args...);
+}
+}  // namespace detail
+
 /// A net::TcpServer whose connections come out as co::Connection: either each is handed to
 /// a coroutine started for it (serve(), any number of threads), or a coroutine on the base
 /// loop takes them one by one (accept(), one thread). Base loop thread only.
@@ -31,7 +41,7 @@ class Server {
   template <class F, class... Args>
   void serve(F fn, Args... args) {
     set_handler([fn = std::move(fn), ... args = std::move(args)](Connection connection) {
-      return invoke(fn, std::move(connection), args...);
+      return detail::serve_one(fn, std::move(connection), args...);
     });
   }
 
@@ -41,11 +51,13 @@ class Server {
 
   class AcceptAwaiter;
   /// → Connection: the next accepted connection (options.threads must be 1). Connections
-  /// accepted while nobody awaits wait in a queue, in order.
+  /// accepted while nobody awaits wait in a queue, in order. Once the server drains or is
+  /// destroyed, accept() throws operation_canceled (a waiting one resumes with it).
   AcceptAwaiter accept(std::stop_token token = {});
 
-  /// net::TcpServer::drain: closes every connection gracefully (their waiting coroutines
-  /// resume as the connections close), resets what is left at the deadline, then `done`.
+  /// net::TcpServer::drain: stops accepting, closes every connection gracefully (their
+  /// waiting coroutines resume as the connections close), resets what is left at the
+  /// deadline, then `done`.
   void drain(std::chrono::milliseconds deadline, std::function<void()> done);
   std::vector<net::ConnectionStats> stats() const { return tcp_.stats(); }
 
@@ -54,11 +66,14 @@ class Server {
   void set_handler(Handler handler);
   net::ConnectionCallbacks callbacks();
   void connected(const net::TcpConnectionPtr& tcp);
+  /// No more accept(): a waiting one resumes with operation_canceled.
+  void stop_accepting();
 
   EventLoop& loop_;
   Handler handler_;
   std::deque<Connection> accepted_;  // accept() mode: waiting to be taken
   AcceptAwaiter* acceptor_ = nullptr;
+  bool accepting_ = true;
   net::TcpServer tcp_;
 };
 
@@ -75,7 +90,8 @@ class Server::AcceptAwaiter final : public detail::Waiter {
 
  private:
   friend class Server;
-  AcceptAwaiter(Server& server, std::stop_token token) : server_(&server), token_(std::move(token)) {}
+  AcceptAwaiter(Server& server, std::stop_token token)
+      : server_(&server), token_(std::move(token)) {}
   bool park(const detail::Context& context, std::coroutine_handle<> handle);
   void stop_waiting() noexcept override;
 

@@ -73,6 +73,9 @@ struct ConnectionCallbacks {
   std::function<void(const TcpConnectionPtr&)> on_peer_shutdown;
   /// Output fully flushed to the kernel.
   std::function<void(const TcpConnectionPtr&)> on_write_complete;
+  /// Our write half closed: what was queued before shutdown() or close() is flushed and our
+  /// FIN sent (close(Linger::none) may skip this and go straight to on_close).
+  std::function<void(const TcpConnectionPtr&)> on_write_closed;
   /// Pending output rose to high_water_mark: pause the producer (e.g. pause_reading()).
   std::function<void(const TcpConnectionPtr&, size_t pending)> on_high_water;
   /// Pending output fell back to low_water_mark after a high-water report: resume.

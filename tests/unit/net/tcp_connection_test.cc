@@ -277,6 +277,36 @@ TEST_P(TcpConnectionTest, ShutdownFlushesThenClosesTheWriteHalf) {
   EXPECT_EQ(rec_.closed().unsent, 0u);
 }
 
+// on_write_closed tells when shutdown()'s queued output is out and our FIN sent: not at
+// the shutdown() call while output waits, once when the peer has read it all.
+TEST_P(TcpConnectionTest, WriteClosedComesOnceTheQueuedOutputIsOut) {
+  const std::string payload = pattern(2 << 20);
+  int write_closed = 0;
+  size_t pending_then = 1;
+  ConnectionCallbacks cb = rec_.callbacks_then([&](const TcpConnectionPtr& c) {
+    test::cap_kernel_buffer(c->fd(), SO_SNDBUF);  // so that the kernel cannot take it all
+    c->send(payload);
+    c->shutdown();
+  });
+  cb.on_write_closed = [&](const TcpConnectionPtr& c) {
+    ++write_closed;
+    pending_then = c->pending_output();
+  };
+  start(cb);
+  RawClient client(port());
+  test::cap_kernel_buffer(client.fd(), SO_RCVBUF);
+  ASSERT_TRUE(run_until(loop_, [&] { return rec_.connects() == 1; }));
+  test::run_for(loop_, 10ms);
+  EXPECT_EQ(write_closed, 0) << "the output is still queued";
+  ASSERT_TRUE(run_until(loop_, [&] {
+    client.pump(64 << 10);
+    return client.eof;
+  }));
+  EXPECT_EQ(write_closed, 1);
+  EXPECT_EQ(pending_then, 0u);
+  EXPECT_TRUE(client.received == payload);
+}
+
 TEST_P(TcpConnectionTest, ShutdownStillReadsThePeer) {
   ConnectionCallbacks cb = rec_.callbacks();
   int bytes = 0;

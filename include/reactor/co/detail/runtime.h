@@ -25,10 +25,28 @@ class RootLink {
   RootLink* next_ = nullptr;
 };
 
+/// Something that must end with its loop, after the roots are gone: a connection made by
+/// co::connect owns its TcpClient, whose group owns the connection, and while that
+/// connection is open only the loop's end can break the cycle.
+class LoopBound {
+ public:
+  /// Called once from the loop's destruction, already unbound.
+  virtual void end_with_loop() noexcept = 0;
+
+ protected:
+  ~LoopBound() = default;
+
+ private:
+  friend class Runtime;
+  LoopBound* prev_ = nullptr;
+  LoopBound* next_ = nullptr;
+};
+
 /// The coroutine layer's state for one loop (one per thread, like the loop): the roots
 /// still suspended on it and the slots through which posted cancellations find their
 /// Waiter. Created on first use; destroyed by the loop's on_destroy hook, which first
-/// destroys every root still linked. Loop thread only, except post_cancel().
+/// destroys every root still linked, then ends everything bound. Loop thread only, except
+/// post_cancel().
 class Runtime {
  public:
   /// The calling thread's runtime for `loop` (which must be this thread's loop).
@@ -37,6 +55,8 @@ class Runtime {
 
   void adopt(RootLink& root) noexcept;
   void release(RootLink& root) noexcept;
+  void bind(LoopBound& bound) noexcept;
+  void unbind(LoopBound& bound) noexcept;
 
   /// A slot names a Waiter across threads: {slot, generation} stays valid only while the
   /// Waiter keeps it open.
@@ -56,7 +76,13 @@ class Runtime {
   void deliver(uint32_t slot, uint32_t generation);
 
   EventLoop& loop_;
+  template <class Node>
+  static void link(Node*& head, Node& node) noexcept;
+  template <class Node>
+  static void unlink(Node*& head, Node& node) noexcept;
+
   RootLink* roots_ = nullptr;
+  LoopBound* bound_ = nullptr;
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;
 };
