@@ -96,7 +96,7 @@ void add_chat_command(CLI::App& app, std::function<int()>& run) {
       ->check(CLI::Range(size_t{16}, size_t{1} << 30));
   cmd->callback([&run, flags, limits] {
     run = [flags, limits] {
-      return serve("chat", *flags, [&](EventLoop& loop, const net::InetAddress& address) {
+      return serve("reactor chat", *flags, [&](EventLoop& loop, const net::InetAddress& address) {
         return std::make_unique<ChatService>(loop, address, *flags, *limits);
       });
     };

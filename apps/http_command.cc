@@ -96,9 +96,10 @@ void add_http_command(CLI::App& app, std::function<int()>& run) {
       ->check(millis);
   cmd->callback([&run, f] {
     run = [f] {
-      return serve("http", f->server, [f](EventLoop& loop, const net::InetAddress& address) {
-        return std::make_unique<HttpService>(loop, address, *f);
-      });
+      return serve("reactor http", f->server,
+                   [f](EventLoop& loop, const net::InetAddress& address) {
+                     return std::make_unique<HttpService>(loop, address, *f);
+                   });
     };
   });
 }

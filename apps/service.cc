@@ -30,10 +30,10 @@ void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads) {
       ->check(CLI::IsMember({"round-robin", "least-connections", "reuse-port"}));
 }
 
-int serve(const char* name, const ServerFlags& flags, const ServiceFactory& make) {
+int serve(const char* program, const ServerFlags& flags, const ServiceFactory& make) {
   auto address = net::InetAddress::parse(flags.host, flags.port);
   if (!address) {
-    std::fprintf(stderr, "reactor %s: --host '%s' is not an IPv4/IPv6 address\n", name,
+    std::fprintf(stderr, "%s: --host '%s' is not an IPv4/IPv6 address\n", program,
                  flags.host.c_str());
     return 2;
   }
@@ -61,7 +61,7 @@ int serve(const char* name, const ServerFlags& flags, const ServiceFactory& make
     std::printf("listening on %s\n", bound.to_string().c_str());
     std::fflush(stdout);
   } catch (const std::system_error& e) {
-    std::fprintf(stderr, "reactor %s: cannot start on %s: %s\n", name, address->to_string().c_str(),
+    std::fprintf(stderr, "%s: cannot start on %s: %s\n", program, address->to_string().c_str(),
                  e.code().message().c_str());
     return 1;
   }

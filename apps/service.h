@@ -38,7 +38,8 @@ using ServiceFactory =
     std::function<std::unique_ptr<Service>(EventLoop& loop, const net::InetAddress& address)>;
 
 /// Runs the service until SIGINT or SIGTERM. Returns the process exit code:
-/// 0 after a graceful stop, 1 when it cannot start, 2 for a bad --host.
-int serve(const char* name, const ServerFlags& flags, const ServiceFactory& make);
+/// 0 after a graceful stop, 1 when it cannot start, 2 for a bad --host. `program` begins
+/// the messages on stderr ("reactor echo", "co_echo").
+int serve(const char* program, const ServerFlags& flags, const ServiceFactory& make);
 
 }  // namespace reactor::apps

@@ -35,9 +35,10 @@ void add_udp_echo_command(CLI::App& app, std::function<int()>& run) {
   add_server_flags(*cmd, *flags, false);
   cmd->callback([&run, flags] {
     run = [flags] {
-      return serve("udp-echo", *flags, [](EventLoop& loop, const net::InetAddress& address) {
-        return std::make_unique<UdpEchoService>(loop, address);
-      });
+      return serve("reactor udp-echo", *flags,
+                   [](EventLoop& loop, const net::InetAddress& address) {
+                     return std::make_unique<UdpEchoService>(loop, address);
+                   });
     };
   });
 }

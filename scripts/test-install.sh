@@ -9,8 +9,11 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 cmake -S tests/consumer -B "$build/consumer" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$build/consumer" >/dev/null
 "$build/consumer/consumer"
-PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
-  g++ -O1 -o "$build/consumer/consumer-pc" tests/consumer/main.cc \
-  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs reactor)
-"$build/consumer/consumer-pc"
+"$build/consumer/co_consumer"
+for program in main co_main; do
+  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
+    g++ -O1 -o "$build/consumer/$program-pc" "tests/consumer/$program.cc" \
+    $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs reactor)
+  "$build/consumer/$program-pc"
+done
 echo "test-install: find_package and pkg-config consumers passed"

@@ -1,6 +1,7 @@
 """Shared helpers for the integration tests: the real `reactor` binary over 127.0.0.1.
 
-One way to run a server (Server: `$REACTOR_BIN SUBCOMMAND --port 0 ...`), one deadline
+One way to run a server (Server: `$REACTOR_BIN SUBCOMMAND --port 0 ...`, or another program
+that keeps the same contract, see server_command), one deadline
 (Deadline), one bounded way to read a socket (recv_until and what is built on it, including
 the HTTP Client), and the means to bound and measure the kernel's share of a connection
 (connect(rcvbuf=, sndbuf=), kernel_share) so that no test depends on the host's sysctls.
@@ -16,6 +17,7 @@ import os
 import random
 import re
 import selectors
+import shlex
 import signal
 import socket
 import struct
@@ -47,6 +49,17 @@ def reactor_bin():
     if not os.access(path, os.X_OK):
         raise RuntimeError(f"REACTOR_BIN={path!r} is not an executable")
     return path
+
+
+def server_command(subcommand):
+    """The command that runs the server `subcommand`: `$REACTOR_BIN SUBCOMMAND`, unless
+    $REACTOR_<SUBCOMMAND>_CMD names another (e.g. REACTOR_ECHO_CMD=build/bin/examples/co_echo,
+    or REACTOR_CO_HTTP_PROXY_CMD for Server("co_http_proxy")): a program that keeps the same
+    contract then runs the same suites."""
+    override = os.environ.get(f"REACTOR_{subcommand.upper().replace('-', '_')}_CMD")
+    if override:
+        return shlex.split(override)
+    return [reactor_bin(), subcommand]
 
 
 def make_rng(test):
@@ -87,9 +100,10 @@ def wait_for(predicate, timeout, what, interval=0.01):
 
 # --- the process under test ------------------------------------------------------------
 
-def run_cli(args, timeout=STOP_TIMEOUT, **kwargs):
-    """Runs `reactor ARGS` to completion; returns CompletedProcess with bytes output."""
-    return subprocess.run([reactor_bin(), *args], stdin=subprocess.DEVNULL,
+def run_cli(args, timeout=STOP_TIMEOUT, program=None, **kwargs):
+    """Runs `reactor ARGS` (or `PROGRAM ARGS`, PROGRAM a list) to completion; returns
+    CompletedProcess with bytes output."""
+    return subprocess.run([*(program or [reactor_bin()]), *args], stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=timeout, **kwargs)
 
@@ -114,7 +128,8 @@ def read_pipe_until(pipe, done, deadline, limit=1 << 26):
 
 
 class Server:
-    """A running `reactor SUBCOMMAND --port 0 ARGS...`; use as a context manager.
+    """A running `reactor SUBCOMMAND --port 0 ARGS...` (server_command); use as a context
+    manager.
 
     start() waits for the single `listening on HOST:PORT` line. stop() signals it (unless
     the test did already) and asserts a clean exit: code 0, nothing more on stdout, no
@@ -123,7 +138,7 @@ class Server:
     """
 
     def __init__(self, subcommand, *args, env=None, preexec_fn=None):
-        self.argv = [reactor_bin(), subcommand, "--port", "0", *args]
+        self.argv = [*server_command(subcommand), "--port", "0", *args]
         self.env = {**os.environ, **env} if env else None
         self.preexec_fn = preexec_fn
         self.proc = None
