@@ -13,19 +13,23 @@ namespace reactor::co {
 namespace {
 
 // A handler's exception is the server's to report: log it, and reset the connection (it
-// stopped in an unknown state, so a graceful close could send a half-made reply).
+// stopped in an unknown state, so a graceful close could send a half-made reply). An I/O
+// error thrown after the connection closed is only how the close reached the handler (a
+// reset by the client, a drain): the connection's ordinary end, logged at debug.
 void handler_failed(const std::exception_ptr& error, detail::Stream& stream) {
-  if (log_enabled(LogLevel::error)) {
-    std::string message = "co::Server: a connection handler threw: ";
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      message += e.what();
-    } catch (...) {
-      message += "(not a std::exception)";
-    }
-    log(LogLevel::error, message);
+  LogLevel level = LogLevel::error;
+  std::string message = "co::Server: a connection handler threw: ";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::system_error& e) {
+    if (stream.closed()) level = LogLevel::debug;
+    message += e.what();
+  } catch (const std::exception& e) {
+    message += e.what();
+  } catch (...) {
+    message += "(not a std::exception)";
   }
+  if (log_enabled(level)) log(level, message);
   stream.abort();
 }
 

@@ -36,8 +36,9 @@ class Server {
 
   /// For every accepted connection, starts `fn(Connection, args...)` (a coroutine function
   /// returning Task<void>) on the connection's own loop; `fn` and `args` are copied into
-  /// each coroutine's frame (see co::invoke). An exception escaping it is logged and the
-  /// connection reset. Call before start(); excludes accept().
+  /// each coroutine's frame (see co::invoke). An exception escaping it is logged (an error;
+  /// only debug when it is the close of its own connection — a reset, a drain — reaching a
+  /// wait) and the connection reset. Call before start(); excludes accept().
   template <class F, class... Args>
   void serve(F fn, Args... args) {
     set_handler([fn = std::move(fn), ... args = std::move(args)](Connection connection) {

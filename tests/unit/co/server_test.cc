@@ -231,6 +231,41 @@ TEST_P(CoServerTest, AThrowingHandlerResetsItsConnectionAndTheServerGoesOn) {
   set_log_sink({});
 }
 
+// A client's reset reaches a handler as an exception from its wait: the connection's
+// ordinary end, logged at debug level, not as a handler failure.
+TEST_P(CoServerTest, AResetEndingTheHandlerIsNotAnError) {
+  std::vector<std::pair<LogLevel, std::string>> logged;
+  set_log_sink([&](LogLevel level, std::string_view message) {
+    logged.emplace_back(level, std::string(message));
+  });
+  set_log_level(LogLevel::debug);
+  int ended = 0;
+  auto handler = [&ended](Connection conn) -> Task<void> {
+    struct Count {
+      int* n;
+      ~Count() { ++*n; }
+    } count{&ended};
+    char buf[64];
+    while (size_t n = co_await conn.read_some(buf)) co_await conn.write({buf, n});
+  };
+  make_server().serve(handler);
+  server_->start();
+  {
+    RawClient client(port());
+    client.send("x");
+    ASSERT_TRUE(run_until(loop_, [&] {
+      client.pump();
+      return client.received == "x";
+    }));
+    client.reset();
+  }
+  ASSERT_TRUE(run_until(loop_, [&] { return ended == 1; }));
+  set_log_sink({});
+  set_log_level(LogLevel::info);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0].first, LogLevel::debug) << logged[0].second;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CoServerTest, test::all_backends(), test::backend_name);
 
 // Two serving loops: each handler runs on its connection's own loop thread.
