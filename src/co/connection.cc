@@ -14,14 +14,17 @@ namespace reactor::co {
 
 using detail::Stream;
 
-Connection::Connection(net::TcpConnectionPtr tcp) : tcp_(std::move(tcp)) {}
+Connection::Connection(net::TcpConnectionPtr tcp)
+    : tcp_(std::move(tcp)), stream_(&Stream::of(*tcp_)) {}
 
-Connection::Connection(Connection&& other) noexcept : tcp_(std::move(other.tcp_)) {}
+Connection::Connection(Connection&& other) noexcept
+    : tcp_(std::move(other.tcp_)), stream_(std::exchange(other.stream_, nullptr)) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
     if (tcp_) stream().close(net::Linger::until_peer_fin);
     tcp_ = std::move(other.tcp_);
+    stream_ = std::exchange(other.stream_, nullptr);
   }
   return *this;
 }
@@ -39,8 +42,8 @@ Connection::~Connection() {
 }
 
 Stream& Connection::stream() const {
-  REACTOR_CHECK(tcp_, "co::Connection: used after a move (or default-constructed)");
-  return Stream::of(*tcp_);
+  REACTOR_CHECK(stream_, "co::Connection: used after a move (or default-constructed)");
+  return *stream_;
 }
 
 Connection::ReadAwaiter Connection::read_some(std::span<char> into, std::stop_token token) {
@@ -112,8 +115,11 @@ bool Connection::ReadAwaiter::park(const detail::Context& context, std::coroutin
   return true;
 }
 
+// Unparked for good: the destructor must not reach for a stream that may be gone by the
+// time the posted cancellation resumes the coroutine.
 void Connection::ReadAwaiter::stop_waiting() noexcept {
   stream_->unpark(*this);
+  complete_ = true;
 }
 
 std::size_t Connection::ReadAwaiter::await_resume() {
@@ -204,6 +210,7 @@ bool Connection::WriteAwaiter::park(const detail::Context& context,
 
 void Connection::WriteAwaiter::stop_waiting() noexcept {
   stream_->unpark(*this);
+  complete_ = true;  // as for a read
 }
 
 void Connection::WriteAwaiter::await_resume() {
@@ -248,6 +255,7 @@ bool Connection::CloseAwaiter::park(const detail::Context& context,
 
 void Connection::CloseAwaiter::stop_waiting() noexcept {
   stream_->unpark(*this);
+  complete_ = true;  // as for a read
 }
 
 // A close reports how the connection ended, whatever it was; a shutdown succeeds if what

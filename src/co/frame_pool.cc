@@ -11,6 +11,10 @@ constexpr std::size_t kGrain = 64;
 constexpr std::size_t kClasses = 64;                // frames up to 4 KiB are pooled
 constexpr std::size_t kMaxPooledBytes = 4u << 20;  // per thread; beyond it, frames go back
 
+// Trivially destructible, so still readable after the pool's destructor ran: a frame freed
+// later in the thread's exit (a loop destroyed after the pool) goes straight back.
+thread_local bool t_pool_gone = false;
+
 struct FreeFrame {
   FreeFrame* next;
 };
@@ -23,6 +27,7 @@ class FramePool {
   FramePool(const FramePool&) = delete;
   FramePool& operator=(const FramePool&) = delete;
   ~FramePool() {
+    t_pool_gone = true;
     for (FreeFrame* head : lists_)
       while (head) ::operator delete(std::exchange(head, head->next));
   }
@@ -61,10 +66,12 @@ thread_local FramePool t_pool;
 }  // namespace
 
 void* allocate_frame(std::size_t size) {
+  if (t_pool_gone) return ::operator new(size);
   return t_pool.allocate(size);
 }
 
 void free_frame(void* frame, std::size_t size) noexcept {
+  if (t_pool_gone) return ::operator delete(frame);
   t_pool.free(frame, size);
 }
 

@@ -14,15 +14,17 @@ namespace {
 
 // A handler's exception is the server's to report: log it, and reset the connection (it
 // stopped in an unknown state, so a graceful close could send a half-made reply). An I/O
-// error thrown after the connection closed is only how the close reached the handler (a
-// reset by the client, a drain): the connection's ordinary end, logged at debug.
+// error thrown after the connection closed (a reset by the client, a drain) is only how
+// the close reached the handler: the connection's ordinary end, logged at debug.
 void handler_failed(const std::exception_ptr& error, detail::Stream& stream) {
   LogLevel level = LogLevel::error;
   std::string message = "co::Server: a connection handler threw: ";
   try {
     std::rethrow_exception(error);
   } catch (const std::system_error& e) {
-    if (stream.closed()) level = LogLevel::debug;
+    // Not when the close is the handler's own abort (~Connection while this unwinds).
+    if (stream.closed() && stream.close_info().reason != net::CloseReason::aborted)
+      level = LogLevel::debug;
     message += e.what();
   } catch (const std::exception& e) {
     message += e.what();
@@ -70,6 +72,7 @@ void Server::connected(const net::TcpConnectionPtr& tcp) {
   }
   if (AcceptAwaiter* acceptor = std::exchange(acceptor_, nullptr)) {
     acceptor->connection_ = std::move(connection);
+    acceptor->parked_ = false;
     acceptor->complete();
   } else {
     accepted_.push_back(std::move(connection));
@@ -94,7 +97,10 @@ void Server::drain(std::chrono::milliseconds deadline, std::function<void()> don
 
 void Server::stop_accepting() {
   accepting_ = false;
-  if (AcceptAwaiter* acceptor = std::exchange(acceptor_, nullptr)) acceptor->complete();
+  if (AcceptAwaiter* acceptor = std::exchange(acceptor_, nullptr)) {
+    acceptor->parked_ = false;
+    acceptor->complete();
+  }
 }
 
 Server::AcceptAwaiter::~AcceptAwaiter() {
@@ -114,10 +120,14 @@ bool Server::AcceptAwaiter::await_ready() {
 bool Server::AcceptAwaiter::park(const detail::Context& context, std::coroutine_handle<> handle) {
   if (!arm(context, handle, token_)) return false;
   server_->acceptor_ = this;
+  parked_ = true;
   return true;
 }
 
+// Once unparked it never touches the server again: a cancelled accept is resumed by a
+// posted step, and the server may be gone by then (and by its destructor).
 void Server::AcceptAwaiter::stop_waiting() noexcept {
+  if (!std::exchange(parked_, false)) return;
   if (server_->acceptor_ == this) server_->acceptor_ = nullptr;
 }
 

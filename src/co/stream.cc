@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "core/check.h"
+#include "reactor/core/error.h"
 
 namespace reactor::co::detail {
 
@@ -62,12 +63,16 @@ void Stream::abort() {
 
 std::error_code Stream::read_end() const {
   if (read_ == ReadSide::ended) return {};
+  // Bytes the connection received but this stream never handed out (they waited, reading
+  // paused, when the peer's FIN ended a connection we had shut down): not a clean end.
+  const std::error_code clean_end =
+      closed_->unread > 0 ? make_error_code(Errc::input_discarded) : std::error_code();
   switch (closed_->reason) {
     case net::CloseReason::peer:
-      return {};
+      return clean_end;
     case net::CloseReason::local:
       // Without a close of ours, a local ending is our shutdown() followed by the peer's FIN.
-      if (write_ != WriteSide::closing) return {};
+      if (write_ != WriteSide::closing) return clean_end;
       break;
     case net::CloseReason::error:
       return closed_->error;

@@ -19,10 +19,11 @@ bool Waiter::arm(const Context& context, std::coroutine_handle<> handle,
     return false;
   }
   handle_ = handle;
-  runtime_ = &Runtime::of(*context.loop);
+  loop_ = context.loop;  // the runtime is looked up only if a stop needs it
   context.scope->listen(*this);
   if (token.stop_possible()) {
     // Another thread may ask for the stop: it must not touch this Waiter, only name it.
+    runtime_ = &Runtime::of(*loop_);
     slot_ = runtime_->open_slot(*this, generation_);
     has_slot_ = true;
     token_callback_.emplace(token, TokenCallback{runtime_, slot_, generation_});
@@ -56,6 +57,7 @@ void Waiter::cancel_now() noexcept {
   stop_waiting();
   cancelled_ = true;
   if (!has_slot_) {
+    if (!runtime_) runtime_ = &Runtime::of(*loop_);
     slot_ = runtime_->open_slot(*this, generation_);
     has_slot_ = true;
   }

@@ -22,6 +22,8 @@ class Category final : public std::error_category {
         return "the peer ended the stream before the read was complete";
       case Errc::delimiter_not_found:
         return "no delimiter within the read limit";
+      case Errc::input_discarded:
+        return "the connection ended with received bytes still unread";
     }
     return "unknown reactor error";
   }

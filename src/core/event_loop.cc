@@ -32,7 +32,7 @@ uint32_t token_generation(uint64_t token) {
 EventLoop::EventLoop(std::string_view backend) : EventLoop(make_selector(backend)) {}
 
 EventLoop::EventLoop(std::unique_ptr<Selector> selector)
-    : thread_(std::this_thread::get_id()),
+    : thread_(current_thread()),
       selector_(std::move(selector)),
       timers_(std::make_unique<detail::TimerQueue>()),
       wakeup_(std::make_unique<detail::Wakeup>()),

@@ -369,6 +369,7 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
   if (write_ == WriteState::closed) return;
   write_ = WriteState::closed;
   const size_t unsent = queued();
+  const size_t unread = io_ ? io_->input.size() : 0;
   if (io_) {
     // The buffers and the timer go now; a user context stays until the connection goes.
     if (io_->close_timer) loop().cancel(io_->close_timer);
@@ -381,7 +382,7 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
   // A copy, not a reference into the group's list: on_close may destroy the server or
   // client, whose teardown drops the group's references at once.
   const TcpConnectionPtr self = group_->pointer_to(*this);
-  if (group_->callbacks.on_close) group_->callbacks.on_close(self, {reason, error, unsent});
+  if (group_->callbacks.on_close) group_->callbacks.on_close(self, {reason, error, unsent, unread});
   // Released only after on_close: whatever it runs (coroutines resumed with the close's
   // error, say) cannot be handed this descriptor's number by a new socket.
   fd_.reset();

@@ -80,6 +80,7 @@ class Connection {
   detail::Stream& stream() const;
 
   net::TcpConnectionPtr tcp_;
+  detail::Stream* stream_ = nullptr;  // tcp_'s context, kept at hand for the hot paths
 };
 
 // The awaitables live in the awaiting coroutine's frame: awaiting allocates nothing.

@@ -99,6 +99,7 @@ class Server::AcceptAwaiter final : public detail::Waiter {
   Server* server_;
   std::stop_token token_;
   Connection connection_;
+  bool parked_ = false;  // server_->acceptor_ is this (only then may server_ be touched)
 };
 
 }  // namespace reactor::co

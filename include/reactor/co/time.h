@@ -24,7 +24,7 @@ class SleepAwaiter final : public Waiter {
     const Context& context = context_of(awaiting);
     if (!arm(context, awaiting, token_)) return false;
     loop_ = context.loop;
-    auto delay = until_ - loop_->now();
+    auto delay = until_ - Clock::now();  // run_after counts from now, not the iteration's start
     timer_ = loop_->run_after(delay, [this] {
       timer_ = {};
       complete();

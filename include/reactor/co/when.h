@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <exception>
 #include <optional>
+#include <system_error>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -18,6 +19,10 @@ template <class T>
 using Slot = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
 namespace detail {
+
+[[noreturn]] inline void throw_canceled() {
+  throw std::system_error(std::make_error_code(std::errc::operation_canceled));
+}
 
 /// The state of one when_all/when_any, in the awaiting coroutine's frame. Children run
 /// under `scope`, a child of the awaiting task's scope.
@@ -114,8 +119,12 @@ class GroupAwaiter {
       return winner(std::index_sequence_for<Ts...>{});
     } else {
       if (group_.error) std::rethrow_exception(group_.error);
-      return std::apply([](auto&... outcome) { return std::tuple(std::move(outcome).value()...); },
-                        outcomes_);
+      for_each_outcome([](auto& outcome) {
+        if (!outcome.has_value()) throw_canceled();  // not started: the scope had stopped
+      });
+      return std::apply(
+          [](auto&... outcome) { return std::tuple<Slot<Ts>...>(std::move(outcome).value()...); },
+          outcomes_);
     }
   }
 
@@ -124,8 +133,19 @@ class GroupAwaiter {
   void start(const Context& context, std::index_sequence<I...>) {
     (start_one<I>(context), ...);
   }
+  template <class F>
+  void for_each_outcome(F f) {
+    std::apply([&](auto&... outcome) { (f(outcome), ...); }, outcomes_);
+  }
+  // A child is not started once the group's scope has stopped (a when_any already has its
+  // winner, a when_all its error, or the awaiting task was stopped): a child that would
+  // complete at once — a read with bytes at hand — would take them only to be dropped.
   template <std::size_t I>
   void start_one(const Context& context) {
+    if (group_.scope->stop_requested()) {
+      --group_.pending;
+      return;
+    }
     auto handle = drive(std::get<I>(tasks_), std::get<I>(outcomes_)).handle;
     drivers_[I] = handle;
     handle.promise().group = &group_;
@@ -135,6 +155,7 @@ class GroupAwaiter {
   }
   template <std::size_t... I>
   std::variant<Slot<Ts>...> winner(std::index_sequence<I...>) {
+    if (group_.first == static_cast<std::size_t>(-1)) throw_canceled();  // none started
     std::optional<std::variant<Slot<Ts>...>> result;
     ((group_.first == I ? (void)result.emplace(std::in_place_index<I>,
                                                std::move(std::get<I>(outcomes_)).value())

@@ -11,6 +11,7 @@ enum class Errc {
   output_limit_exceeded,  ///< a peer did not read and its output passed the hard limit
   end_of_stream,          ///< the peer ended its stream before a read was complete
   delimiter_not_found,    ///< read_until saw its byte limit pass without the delimiter
+  input_discarded,        ///< the connection ended with received bytes still unread
 };
 
 const std::error_category& reactor_category() noexcept;

@@ -53,6 +53,9 @@ struct CloseInfo {
   CloseReason reason;
   std::error_code error;  ///< set for error and timeout
   size_t unsent = 0;      ///< output bytes that never reached the kernel
+  /// Input bytes received but left unconsumed (on_message kept them, reading was paused)
+  /// when the connection ended: they can no longer be read.
+  size_t unread = 0;
 };
 
 /// User state attached to a connection (owned by it, destroyed with it).

@@ -355,6 +355,36 @@ TEST_P(CoConnectionTest, ShutdownCompletesOnceQueuedOutputIsOut) {
   EXPECT_EQ(session.get(), "after|0");
 }
 
+// Bytes that arrive after our shutdown() while no read waits are held (reading paused);
+// if the peer's FIN then ends the connection, they can no longer be read. The reader must
+// get them, or an error saying they were lost — never a clean end of stream without them.
+TEST_P(CoConnectionTest, BytesHeldWhenTheConnectionEndsAreNotAQuietEnd) {
+  open();
+  auto shut = spawn(loop_, [this]() -> Task<void> { co_await conn_.shutdown(); });
+  ASSERT_TRUE(shut.done());
+  client_->send("hello");
+  ASSERT_TRUE(until_read(5));
+  client_->shutdown_write();
+  // Where the backend reports the hang-up with reading paused (epoll, poll), the connection
+  // ends now; select does not, and the bytes are read later. Both are fine.
+  run_until(loop_, [&] { return server_->stats()[0].open == 0; }, 500ms);
+  auto read = spawn(loop_, [this]() -> Task<std::string> {
+    std::string got;
+    char buf[16];
+    try {
+      while (std::size_t n = co_await conn_.read_some(buf)) got.append(buf, n);
+    } catch (const std::system_error& e) {
+      co_return "error: " + e.code().message();
+    }
+    co_return got;
+  });
+  ASSERT_TRUE(finish(read));
+  const std::string got = read.get();
+  if (got != "hello") {
+    EXPECT_EQ(got, "error: " + make_error_code(Errc::input_discarded).message());
+  }
+}
+
 TEST_P(CoConnectionTest, ShutdownWithNothingQueuedCompletesAtOnce) {
   open();
   auto shut = spawn(loop_, [this]() -> Task<void> { co_await conn_.shutdown(); });

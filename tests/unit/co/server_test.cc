@@ -166,6 +166,18 @@ TEST_P(CoServerTest, DestroyingTheServerEndsAWaitingAccept) {
   EXPECT_EQ(test::error_of([&] { waiting.get(); }), kCanceled);
 }
 
+// A stopped accept stops waiting at once and is resumed by a posted step; the server may
+// be destroyed in between (ASan sees any touch of it).
+TEST_P(CoServerTest, AStoppedAcceptOutlivesItsServer) {
+  make_server().start();
+  auto waiting = spawn(loop_, as_task(server_->accept()));
+  ASSERT_FALSE(waiting.done());
+  waiting.request_stop();
+  server_.reset();
+  ASSERT_TRUE(run_until_done(loop_, waiting));
+  EXPECT_EQ(test::error_of([&] { waiting.get(); }), kCanceled);
+}
+
 // The drain closes each connection; the handlers parked in a read resume as their
 // connections close (operation_canceled: the close is ours), then `done` runs.
 TEST_P(CoServerTest, DrainResumesTheWaitingCoroutinesThenCallsDone) {
@@ -229,6 +241,28 @@ TEST_P(CoServerTest, AThrowingHandlerResetsItsConnectionAndTheServerGoesOn) {
   }));
   EXPECT_EQ(good.received, "fine\n");
   set_log_sink({});
+}
+
+// An I/O error of the handler's own making (here read_until's limit) is a handler failure:
+// logged as an error, even though the unwinding handler's Connection reset the connection.
+TEST_P(CoServerTest, AnErrorThrownByTheHandlersOwnReadIsLoggedAsAnError) {
+  std::vector<LogLevel> levels;
+  set_log_sink([&](LogLevel level, std::string_view) { levels.push_back(level); });
+  auto handler = [](Connection conn) -> Task<void> {
+    std::string line;
+    co_await conn.read_until(line, "\n", 4);
+  };
+  make_server().serve(handler);
+  server_->start();
+  RawClient client(port());
+  client.send("toolongline");
+  ASSERT_TRUE(run_until(loop_, [&] {
+    client.pump();
+    return client.error != 0 || client.eof;
+  }));
+  set_log_sink({});
+  ASSERT_EQ(levels.size(), 1u);
+  EXPECT_EQ(levels[0], LogLevel::error);
 }
 
 // A client's reset reaches a handler as an exception from its wait: the connection's

@@ -181,6 +181,34 @@ TEST(CoTask, WhenAnyCancelsTheLoser) {
   EXPECT_TRUE(loser_cancelled);
 }
 
+TEST(CoTask, WhenAllKeepsATupleResultWhole) {
+  EventLoop loop;
+  auto pair = []() -> co::Task<std::tuple<int, int>> { co_return std::tuple(1, 2); };
+  auto body = [&]() -> co::Task<int> {
+    auto result = co_await co::when_all(pair(), answer());
+    static_assert(std::is_same_v<decltype(result), std::tuple<std::tuple<int, int>, int>>);
+    co_return std::get<1>(std::get<0>(result)) + std::get<1>(result);
+  };
+  EXPECT_EQ(run(loop, body()).get(), 44);
+}
+
+// Once a child has won, the others are not started: one that would finish at once (a read
+// with bytes at hand) would otherwise take what it finished with, only to have it dropped.
+TEST(CoTask, WhenAnyStartsNoChildAfterOneWonAtOnce) {
+  EventLoop loop;
+  bool second_started = false;
+  auto second = [&]() -> co::Task<int> {
+    second_started = true;
+    co_return 2;
+  };
+  auto body = [&]() -> co::Task<size_t> {
+    auto result = co_await co::when_any(answer(), second());
+    co_return result.index();
+  };
+  EXPECT_EQ(run(loop, body()).get(), 0u);
+  EXPECT_FALSE(second_started);
+}
+
 TEST(CoTask, TimeoutThrowsTimedOut) {
   EventLoop loop;
   auto body = []() -> co::Task<void> { co_await co::timeout(co::sleep_for(10s), 5ms); };

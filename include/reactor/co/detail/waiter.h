@@ -59,6 +59,7 @@ class Waiter : private StopListener {
   void deliver_cancel() noexcept;  // the posted resumption
 
   std::coroutine_handle<> handle_;
+  EventLoop* loop_ = nullptr;
   Runtime* runtime_ = nullptr;
   std::optional<std::stop_callback<TokenCallback>> token_callback_;
   uint32_t slot_ = 0;
