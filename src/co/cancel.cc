@@ -27,24 +27,4 @@ void CancelScope::request_stop() noexcept {
   }
 }
 
-void CancelScope::listen(StopListener& listener) noexcept {
-  listener.scope_ = this;
-  listener.prev_ = nullptr;
-  listener.next_ = head_;
-  if (head_) head_->prev_ = &listener;
-  head_ = &listener;
-}
-
-void CancelScope::unlisten(StopListener& listener) noexcept {
-  CancelScope* scope = listener.scope_;
-  if (!scope) return;
-  if (listener.prev_)
-    listener.prev_->next_ = listener.next_;
-  else
-    scope->head_ = listener.next_;
-  if (listener.next_) listener.next_->prev_ = listener.prev_;
-  listener.scope_ = nullptr;
-  listener.prev_ = listener.next_ = nullptr;
-}
-
 }  // namespace reactor::co::detail

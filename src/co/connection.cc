@@ -91,8 +91,8 @@ void Connection::abort() {
 Connection::ReadAwaiter::ReadAwaiter(Stream& stream, Mode mode, std::stop_token token)
     : stream_(&stream), token_(std::move(token)), mode_(mode) {}
 
-Connection::ReadAwaiter::~ReadAwaiter() {
-  if (!complete_) stream_->unpark(*this);
+void Connection::ReadAwaiter::unpark() noexcept {
+  stream_->unpark(*this);
 }
 
 // Completes at once only when bytes are at hand (inside on_message) or the stream ended;
@@ -122,10 +122,8 @@ void Connection::ReadAwaiter::stop_waiting() noexcept {
   complete_ = true;
 }
 
-std::size_t Connection::ReadAwaiter::await_resume() {
-  throw_if_cancelled();
-  if (error_) throw std::system_error(error_);
-  return done_;
+void Connection::ReadAwaiter::throw_error() const {
+  throw std::system_error(error_);
 }
 
 // read_exactly and read_until consume nothing until they are complete: a cancelled or
@@ -182,8 +180,8 @@ Connection::WriteAwaiter::WriteAwaiter(Stream& stream, std::string_view bytes,
                                        std::stop_token token)
     : stream_(&stream), token_(std::move(token)), bytes_(bytes) {}
 
-Connection::WriteAwaiter::~WriteAwaiter() {
-  if (!complete_) stream_->unpark(*this);
+void Connection::WriteAwaiter::unpark() noexcept {
+  stream_->unpark(*this);
 }
 
 // The bytes are queued here, whatever follows: a write that must wait for the queue to
@@ -213,10 +211,6 @@ void Connection::WriteAwaiter::stop_waiting() noexcept {
   complete_ = true;  // as for a read
 }
 
-void Connection::WriteAwaiter::await_resume() {
-  throw_if_cancelled();
-  if (error_) throw std::system_error(error_);
-}
 
 // ---- shutdown and close ------------------------------------------------------------------
 

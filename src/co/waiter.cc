@@ -12,27 +12,15 @@ Waiter::Waiter(Waiter&& other) noexcept : StopListener() {
   REACTOR_CHECK(!other.handle_, "a co awaitable was moved after it was awaited");
 }
 
-bool Waiter::arm(const Context& context, std::coroutine_handle<> handle,
-                 const std::stop_token& token) {
-  if (context.scope->stop_requested() || token.stop_requested()) {
-    cancelled_ = true;
-    return false;
-  }
-  handle_ = handle;
-  loop_ = context.loop;  // the runtime is looked up only if a stop needs it
-  context.scope->listen(*this);
-  if (token.stop_possible()) {
-    // Another thread may ask for the stop: it must not touch this Waiter, only name it.
-    runtime_ = &Runtime::of(*loop_);
-    slot_ = runtime_->open_slot(*this, generation_);
-    has_slot_ = true;
-    token_callback_.emplace(token, TokenCallback{runtime_, slot_, generation_});
-  }
-  return true;
+// Another thread may ask for the stop: it must not touch this Waiter, only name it.
+void Waiter::arm_token(const std::stop_token& token) {
+  runtime_ = &Runtime::of(*loop_);
+  slot_ = runtime_->open_slot(*this, generation_);
+  has_slot_ = true;
+  token_callback_.emplace(token, TokenCallback{runtime_, slot_, generation_});
 }
 
-void Waiter::disarm() noexcept {
-  CancelScope::unlisten(*this);
+void Waiter::disarm_token() noexcept {
   token_callback_.reset();  // waits for a callback running on another thread
   if (has_slot_) {
     runtime_->close_slot(slot_);
@@ -40,8 +28,8 @@ void Waiter::disarm() noexcept {
   }
 }
 
-void Waiter::throw_if_cancelled() const {
-  if (cancelled_) throw std::system_error(std::make_error_code(std::errc::operation_canceled));
+void Waiter::throw_canceled() {
+  throw std::system_error(std::make_error_code(std::errc::operation_canceled));
 }
 
 void Waiter::TokenCallback::operator()() const noexcept {

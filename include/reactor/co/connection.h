@@ -5,6 +5,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "reactor/co/detail/waiter.h"
 #include "reactor/co/task.h"
@@ -88,18 +89,27 @@ class Connection {
 class Connection::ReadAwaiter final : public detail::Waiter {
  public:
   ReadAwaiter(ReadAwaiter&&) = default;  // only before it is awaited
-  ~ReadAwaiter();
+  ~ReadAwaiter() {
+    if (!complete_) unpark();
+  }
   bool await_ready();
   template <class P>
   bool await_suspend(std::coroutine_handle<P> awaiting) {
     return park(detail::context_of(awaiting), awaiting);
   }
-  std::size_t await_resume();
+  std::size_t await_resume() {
+    throw_if_cancelled();
+    if (error_) [[unlikely]]
+      throw_error();
+    return done_;
+  }
 
  private:
   friend class Connection;
   friend class detail::Stream;
   enum class Mode : uint8_t { some, exactly, until };
+  void unpark() noexcept;
+  [[noreturn]] void throw_error() const;
   ReadAwaiter(detail::Stream& stream, Mode mode, std::stop_token token);
   bool park(const detail::Context& context, std::coroutine_handle<> handle);
   void stop_waiting() noexcept override;
@@ -123,17 +133,24 @@ class Connection::ReadAwaiter final : public detail::Waiter {
 class Connection::WriteAwaiter final : public detail::Waiter {
  public:
   WriteAwaiter(WriteAwaiter&&) = default;  // only before it is awaited
-  ~WriteAwaiter();
+  ~WriteAwaiter() {
+    if (!complete_) unpark();
+  }
   bool await_ready();
   template <class P>
   bool await_suspend(std::coroutine_handle<P> awaiting) {
     return park(detail::context_of(awaiting), awaiting);
   }
-  void await_resume();
+  void await_resume() {
+    throw_if_cancelled();
+    if (error_) [[unlikely]]
+      throw std::system_error(error_);
+  }
 
  private:
   friend class Connection;
   friend class detail::Stream;
+  void unpark() noexcept;
   WriteAwaiter(detail::Stream& stream, std::string_view bytes, std::stop_token token);
   bool park(const detail::Context& context, std::coroutine_handle<> handle);
   void stop_waiting() noexcept override;

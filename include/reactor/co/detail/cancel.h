@@ -44,9 +44,26 @@ class CancelScope final : private StopListener {
   bool stop_requested() const noexcept { return requested_; }
 
   /// Adds `listener` (not yet listening anywhere); the caller checked stop_requested().
-  void listen(StopListener& listener) noexcept;
+  /// Inline, like unlisten(): every parked awaiter does both once per wait.
+  void listen(StopListener& listener) noexcept {
+    listener.scope_ = this;
+    listener.prev_ = nullptr;
+    listener.next_ = head_;
+    if (head_) head_->prev_ = &listener;
+    head_ = &listener;
+  }
   /// Removes `listener` from whatever scope it listens to; harmless if none.
-  static void unlisten(StopListener& listener) noexcept;
+  static void unlisten(StopListener& listener) noexcept {
+    CancelScope* scope = listener.scope_;
+    if (!scope) return;
+    if (listener.prev_)
+      listener.prev_->next_ = listener.next_;
+    else
+      scope->head_ = listener.next_;
+    if (listener.next_) listener.next_->prev_ = listener.prev_;
+    listener.scope_ = nullptr;
+    listener.prev_ = listener.next_ = nullptr;
+  }
 
  private:
   void on_stop() noexcept override { request_stop(); }

@@ -31,17 +31,34 @@ class Waiter : private StopListener {
 
   /// In await_suspend, before parking. Returns false (do not suspend; cancelled() is true)
   /// when a stop was already requested.
-  bool arm(const Context& context, std::coroutine_handle<> handle, const std::stop_token& token);
+  bool arm(const Context& context, std::coroutine_handle<> handle, const std::stop_token& token) {
+    if (context.scope->stop_requested() || token.stop_requested()) [[unlikely]] {
+      cancelled_ = true;
+      return false;
+    }
+    handle_ = handle;
+    loop_ = context.loop;  // the runtime is looked up only if a stop needs it
+    context.scope->listen(*this);
+    if (token.stop_possible()) arm_token(token);
+    return true;
+  }
   /// Resumes the parked coroutine after a normal completion.
   void complete() {
     disarm();
     handle_.resume();
   }
   /// Forgets the stop request plumbing (complete() and the destructor call it).
-  void disarm() noexcept;
+  void disarm() noexcept {
+    CancelScope::unlisten(*this);
+    if (token_callback_ || has_slot_) [[unlikely]]
+      disarm_token();
+  }
   bool cancelled() const { return cancelled_; }
   /// Throws std::system_error(operation_canceled) if the wait was cancelled.
-  void throw_if_cancelled() const;
+  void throw_if_cancelled() const {
+    if (cancelled_) [[unlikely]]
+      throw_canceled();
+  }
 
   /// The derived awaiter unregisters from what it waits on (loop thread).
   virtual void stop_waiting() noexcept = 0;
@@ -55,6 +72,9 @@ class Waiter : private StopListener {
     void operator()() const noexcept;
   };
   void on_stop() noexcept override;
+  void arm_token(const std::stop_token& token);
+  void disarm_token() noexcept;
+  [[noreturn]] static void throw_canceled();
   void cancel_now() noexcept;     // steps 2 and 3, on the loop thread
   void deliver_cancel() noexcept;  // the posted resumption
 
