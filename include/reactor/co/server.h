@@ -52,8 +52,10 @@ class Server {
 
   class AcceptAwaiter;
   /// → Connection: the next accepted connection (options.threads must be 1). Connections
-  /// accepted while nobody awaits wait in a queue, in order. Once the server drains or is
-  /// destroyed, accept() throws operation_canceled (a waiting one resumes with it).
+  /// accepted while nobody awaits wait in a queue, in order — unbounded, each holding its
+  /// descriptor, so a program that stops taking them should drain() the server. Once the
+  /// server drains or is destroyed, accept() throws operation_canceled (a waiting one
+  /// resumes with it).
   AcceptAwaiter accept(std::stop_token token = {});
 
   /// net::TcpServer::drain: stops accepting, closes every connection gracefully (their

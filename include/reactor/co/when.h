@@ -97,7 +97,8 @@ template <bool Any, class... Ts>
 class GroupAwaiter {
  public:
   explicit GroupAwaiter(Task<Ts>... tasks) : tasks_(std::move(tasks)...) {}
-  GroupAwaiter(const GroupAwaiter&) = delete;
+  /// Only before it is awaited (so that timeout() and as_task() can take one).
+  GroupAwaiter(GroupAwaiter&& other) noexcept : tasks_(std::move(other.tasks_)) {}
   ~GroupAwaiter() {
     for (auto& driver : drivers_)
       if (driver) driver.destroy();

@@ -222,6 +222,19 @@ TEST(CoTask, TimeoutThrowsTimedOut) {
   EXPECT_EQ(run(loop, quick()).get(), 42);
 }
 
+TEST(CoTask, TimeoutAroundAWhenAll) {
+  EventLoop loop;
+  auto body = []() -> co::Task<void> {
+    co_await co::timeout(co::when_all(co::as_task(co::sleep_for(10s)), answer()), 5ms);
+  };
+  try {
+    run(loop, body()).get();
+    FAIL() << "no timeout";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::timed_out);
+  }
+}
+
 TEST(CoTask, StopTokenCancelsAWait) {
   EventLoop loop;
   std::stop_source source;
