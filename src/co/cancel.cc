@@ -1,5 +1,7 @@
 #include "reactor/co/detail/cancel.h"
 
+#include <system_error>
+
 namespace reactor::co::detail {
 
 CancelScope::CancelScope(CancelScope* parent) noexcept {
@@ -25,6 +27,10 @@ void CancelScope::request_stop() noexcept {
     unlisten(*listener);
     listener->on_stop();
   }
+}
+
+void throw_canceled() {
+  throw std::system_error(std::make_error_code(std::errc::operation_canceled));
 }
 
 }  // namespace reactor::co::detail

@@ -259,7 +259,7 @@ net::CloseInfo Connection::CloseAwaiter::await_resume() {
   if (mode_ == Mode::shutdown) {
     if (info_.reason == net::CloseReason::error) throw std::system_error(info_.error);
     if (info_.reason == net::CloseReason::aborted || info_.reason == net::CloseReason::timeout)
-      throw std::system_error(std::make_error_code(std::errc::operation_canceled));
+      detail::throw_canceled();
   }
   return info_;
 }

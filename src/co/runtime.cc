@@ -13,24 +13,6 @@ thread_local Runtime* t_runtime = nullptr;
 
 }  // namespace
 
-template <class Node>
-void Runtime::link(Node*& head, Node& node) noexcept {
-  node.prev_ = nullptr;
-  node.next_ = head;
-  if (head) head->prev_ = &node;
-  head = &node;
-}
-
-template <class Node>
-void Runtime::unlink(Node*& head, Node& node) noexcept {
-  if (node.prev_)
-    node.prev_->next_ = node.next_;
-  else
-    head = node.next_;
-  if (node.next_) node.next_->prev_ = node.prev_;
-  node.prev_ = node.next_ = nullptr;
-}
-
 Runtime& Runtime::of(EventLoop& loop) {
   loop.assert_in_loop_thread();
   if (t_runtime) return *t_runtime;
@@ -46,25 +28,25 @@ Runtime::~Runtime() {
   // Only now: ending these closes connections, and a close resumes whatever still waits on
   // them, so nothing may wait any more.
   while (LoopBound* bound = bound_) {
-    unlink(bound_, *bound);
+    list_erase(bound_, *bound);
     bound->end_with_loop();
   }
 }
 
 void Runtime::adopt(RootLink& root) noexcept {
-  link(roots_, root);
+  list_push(roots_, root);
 }
 
 void Runtime::release(RootLink& root) noexcept {
-  unlink(roots_, root);
+  list_erase(roots_, root);
 }
 
 void Runtime::bind(LoopBound& bound) noexcept {
-  link(bound_, bound);
+  list_push(bound_, bound);
 }
 
 void Runtime::unbind(LoopBound& bound) noexcept {
-  unlink(bound_, bound);
+  list_erase(bound_, bound);
 }
 
 uint32_t Runtime::open_slot(Waiter& waiter, uint32_t& generation) {

@@ -133,7 +133,7 @@ void Server::AcceptAwaiter::stop_waiting() noexcept {
 
 Connection Server::AcceptAwaiter::await_resume() {
   throw_if_cancelled();
-  if (!connection_) throw std::system_error(std::make_error_code(std::errc::operation_canceled));
+  if (!connection_) detail::throw_canceled();
   return std::move(connection_);
 }
 

@@ -66,7 +66,7 @@ bool Signals::WaitAwaiter::park(const detail::Context& context, std::coroutine_h
 
 int Signals::WaitAwaiter::await_resume() {
   throw_if_cancelled();
-  if (!complete_) throw std::system_error(std::make_error_code(std::errc::operation_canceled));
+  if (!complete_) detail::throw_canceled();
   return signo_;
 }
 

@@ -177,9 +177,9 @@ void Stream::on_write_closed() {
   }
 }
 
-// Runs inside TcpConnection::finish(), before the connection's removal is even posted, so
-// every coroutine waiting here has resumed before its server lets go of the connection
-// (a drain's `done` comes after them). Each resumption may park or cancel the others:
+// Runs inside TcpConnection::finish(), before the descriptor is released and the
+// connection's removal posted, so every coroutine waiting here has resumed before its
+// server lets go of the connection (a drain's `done` comes after them). Each resumption may park or cancel the others:
 // re-read the slots every time.
 void Stream::on_close(const net::CloseInfo& info) {
   closed_ = info;

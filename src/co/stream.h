@@ -36,7 +36,7 @@ namespace reactor::co::detail {
 ///   any         close(), abort()              closing   (a close by this layer)
 ///
 /// on_close ends both sides: everything parked resumes, inside the close itself (before
-/// the connection leaves its server), with what read_end() / write_end() say.
+/// the descriptor is released), with what read_end() / write_end() say.
 class Stream final : public net::ConnectionContext, private LoopBound {
  public:
   explicit Stream(net::TcpConnection& tcp) : tcp_(tcp) {}

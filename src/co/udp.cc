@@ -73,7 +73,7 @@ bool UdpSocket::ReceiveAwaiter::park(const detail::Context& context,
 
 Datagram UdpSocket::ReceiveAwaiter::await_resume() {
   throw_if_cancelled();
-  if (!complete_) throw std::system_error(std::make_error_code(std::errc::operation_canceled));
+  if (!complete_) detail::throw_canceled();
   return result_;
 }
 

@@ -1,7 +1,5 @@
 #include "reactor/co/detail/waiter.h"
 
-#include <system_error>
-
 #include "core/check.h"
 #include "reactor/co/detail/runtime.h"
 #include "reactor/core/event_loop.h"
@@ -26,10 +24,6 @@ void Waiter::disarm_token() noexcept {
     runtime_->close_slot(slot_);
     has_slot_ = false;
   }
-}
-
-void Waiter::throw_canceled() {
-  throw std::system_error(std::make_error_code(std::errc::operation_canceled));
 }
 
 void Waiter::TokenCallback::operator()() const noexcept {

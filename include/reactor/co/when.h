@@ -4,7 +4,6 @@
 #include <cstddef>
 #include <exception>
 #include <optional>
-#include <system_error>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -19,10 +18,6 @@ template <class T>
 using Slot = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
 namespace detail {
-
-[[noreturn]] inline void throw_canceled() {
-  throw std::system_error(std::make_error_code(std::errc::operation_canceled));
-}
 
 /// The state of one when_all/when_any, in the awaiting coroutine's frame. Children run
 /// under `scope`, a child of the awaiting task's scope.

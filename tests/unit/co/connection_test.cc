@@ -468,13 +468,7 @@ TEST_P(CoConnectionTest, AStoppedReadTakesNothing) {
   std::stop_source stop;
   auto reads = spawn(loop_, [&]() -> Task<std::string> {
     char buf[16];
-    std::error_code first;
-    try {
-      co_await conn_.read_some(buf, stop.get_token());
-    } catch (const std::system_error& e) {
-      first = e.code();
-    }
-    EXPECT_EQ(first, kCanceled);
+    EXPECT_EQ(co_await error_of_await(conn_.read_some(buf, stop.get_token())), kCanceled);
     std::size_t n = co_await conn_.read_some(buf);
     co_return std::string(buf, n);
   });
@@ -497,13 +491,7 @@ TEST_P(CoConnectionTest, AReadStoppedBeforeItWaitsLeavesTheBytes) {
   stop.request_stop();
   auto reads = spawn(loop_, [&]() -> Task<std::string> {
     char buf[16];
-    std::error_code first;
-    try {
-      co_await conn_.read_some(buf, stop.get_token());
-    } catch (const std::system_error& e) {
-      first = e.code();
-    }
-    EXPECT_EQ(first, kCanceled);
+    EXPECT_EQ(co_await error_of_await(conn_.read_some(buf, stop.get_token())), kCanceled);
     std::size_t n = co_await conn_.read_some(buf);
     co_return std::string(buf, n);
   });
@@ -532,13 +520,7 @@ TEST_P(CoConnectionTest, AReadThatTimesOutLosesNothing) {
   open();
   auto reads = spawn(loop_, [this]() -> Task<std::string> {
     char buf[64];
-    std::error_code timed_out;
-    try {
-      co_await timeout(conn_.read_some(buf), 5ms);
-    } catch (const std::system_error& e) {
-      timed_out = e.code();
-    }
-    EXPECT_EQ(timed_out, std::errc::timed_out);
+    EXPECT_EQ(co_await error_of_await(timeout(conn_.read_some(buf), 5ms)), std::errc::timed_out);
     std::size_t n = co_await conn_.read_some(buf);
     co_return std::string(buf, n);
   });

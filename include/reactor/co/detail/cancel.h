@@ -3,6 +3,9 @@
 // task and each when_all/when_any owns a CancelScope; a child scope listens to its parent,
 // and every suspended awaiter listens to the scope of the task it runs in.
 #include <coroutine>
+#include <utility>
+
+#include "reactor/co/detail/intrusive_list.h"
 
 namespace reactor {
 class EventLoop;
@@ -13,7 +16,7 @@ namespace reactor::co::detail {
 class CancelScope;
 
 /// Something told when a scope is asked to stop. Intrusive: listening never allocates.
-class StopListener {
+class StopListener : public ListNode<StopListener> {
  public:
   /// Loop thread. The listener is already unlinked when this runs.
   virtual void on_stop() noexcept = 0;
@@ -26,9 +29,7 @@ class StopListener {
 
  private:
   friend class CancelScope;
-  CancelScope* scope_ = nullptr;
-  StopListener* prev_ = nullptr;
-  StopListener* next_ = nullptr;
+  CancelScope* scope_ = nullptr;  // the scope it listens to, if any
 };
 
 /// A stop flag with listeners; loop thread only.
@@ -47,22 +48,12 @@ class CancelScope final : private StopListener {
   /// Inline, like unlisten(): every parked awaiter does both once per wait.
   void listen(StopListener& listener) noexcept {
     listener.scope_ = this;
-    listener.prev_ = nullptr;
-    listener.next_ = head_;
-    if (head_) head_->prev_ = &listener;
-    head_ = &listener;
+    list_push(head_, listener);
   }
   /// Removes `listener` from whatever scope it listens to; harmless if none.
   static void unlisten(StopListener& listener) noexcept {
-    CancelScope* scope = listener.scope_;
-    if (!scope) return;
-    if (listener.prev_)
-      listener.prev_->next_ = listener.next_;
-    else
-      scope->head_ = listener.next_;
-    if (listener.next_) listener.next_->prev_ = listener.prev_;
-    listener.scope_ = nullptr;
-    listener.prev_ = listener.next_ = nullptr;
+    if (CancelScope* scope = std::exchange(listener.scope_, nullptr))
+      list_erase(scope->head_, listener);
   }
 
  private:
@@ -71,6 +62,10 @@ class CancelScope final : private StopListener {
   StopListener* head_ = nullptr;
   bool requested_ = false;
 };
+
+/// Throws std::system_error(operation_canceled): how every stopped or abandoned wait of
+/// this layer ends.
+[[noreturn]] void throw_canceled();
 
 /// What a coroutine inherits from the one awaiting it: its loop and its stop scope.
 struct Context {

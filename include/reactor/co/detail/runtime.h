@@ -2,6 +2,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "reactor/co/detail/intrusive_list.h"
+
 namespace reactor {
 class EventLoop;
 }
@@ -12,34 +14,24 @@ class Waiter;
 
 /// A detached coroutine tree (co::spawn's root). Linked into its loop's Runtime while it
 /// runs, so that destroying the loop can free it without resuming it.
-class RootLink {
+class RootLink : public ListNode<RootLink> {
  public:
   virtual void destroy_frame() noexcept = 0;
 
  protected:
   ~RootLink() = default;
-
- private:
-  friend class Runtime;
-  RootLink* prev_ = nullptr;
-  RootLink* next_ = nullptr;
 };
 
 /// Something that must end with its loop, after the roots are gone: a connection made by
 /// co::connect owns its TcpClient, whose group owns the connection, and while that
 /// connection is open only the loop's end can break the cycle.
-class LoopBound {
+class LoopBound : public ListNode<LoopBound> {
  public:
   /// Called once from the loop's destruction, already unbound.
   virtual void end_with_loop() noexcept = 0;
 
  protected:
   ~LoopBound() = default;
-
- private:
-  friend class Runtime;
-  LoopBound* prev_ = nullptr;
-  LoopBound* next_ = nullptr;
 };
 
 /// The coroutine layer's state for one loop (one per thread, like the loop): the roots
@@ -76,10 +68,6 @@ class Runtime {
   void deliver(uint32_t slot, uint32_t generation);
 
   EventLoop& loop_;
-  template <class Node>
-  static void link(Node*& head, Node& node) noexcept;
-  template <class Node>
-  static void unlink(Node*& head, Node& node) noexcept;
 
   RootLink* roots_ = nullptr;
   LoopBound* bound_ = nullptr;

@@ -74,7 +74,6 @@ class Waiter : private StopListener {
   void on_stop() noexcept override;
   void arm_token(const std::stop_token& token);
   void disarm_token() noexcept;
-  [[noreturn]] static void throw_canceled();
   void cancel_now() noexcept;     // steps 2 and 3, on the loop thread
   void deliver_cancel() noexcept;  // the posted resumption
 
