@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "reactor/net/tcp_client.h"
+#include "service.h"
 
 namespace reactor::apps {
 namespace {
@@ -18,6 +19,7 @@ struct ClientFlags {
   std::string host;
   uint16_t port = 0;
   std::string backend;
+  bool trace = false;
 };
 
 /// Reads stdin as it becomes readable and forwards it; at EOF closes our write half.
@@ -81,6 +83,7 @@ int run_client(const ClientFlags& flags) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);  // stdout may be a pipe that closes; we report, not die
+  if (flags.trace) EventLoop::set_trace_default(true);
   EventLoop loop(flags.backend);
   int status = 0;
   StdinForwarder* forwarder = nullptr;
@@ -125,6 +128,7 @@ void add_client_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("port", flags->port, "server port")->required()->check(CLI::Range(1, 65535));
   std::vector<std::string> backends(selector_names().begin(), selector_names().end());
   cmd->add_option("--backend", flags->backend, "selector backend")->check(CLI::IsMember(backends));
+  add_trace_flag(*cmd, flags->trace);
   cmd->callback([&run, flags] { run = [flags] { return run_client(*flags); }; });
 }
 

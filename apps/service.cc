@@ -8,6 +8,11 @@
 
 namespace reactor::apps {
 
+void add_trace_flag(CLI::App& app, bool& trace) {
+  app.add_flag("--trace", trace,
+               "write one line per reactor step to stderr (docs/trace.md; REACTOR_TRACE=1 too)");
+}
+
 void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads) {
   app.add_option("--host", flags.host, "address to listen on")->capture_default_str();
   app.add_option("--port", flags.port, "port to listen on (0 picks a free one)")
@@ -19,6 +24,7 @@ void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads) {
                  "milliseconds a graceful stop may take before open connections are reset")
       ->capture_default_str()
       ->check(CLI::Range(0, 600000));
+  add_trace_flag(app, flags.trace);
   if (!threads) return;
   app.add_option("--threads", flags.threads, "event loops (threads) serving connections")
       ->capture_default_str()
@@ -45,6 +51,7 @@ int serve(const char* program, const ServerFlags& flags, const ServiceFactory& m
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  if (flags.trace) EventLoop::set_trace_default(true);  // the pool's loops too
   EventLoop loop(flags.backend);
   std::unique_ptr<Service> service = make(loop, *address);
   bool stopping = false;

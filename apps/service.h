@@ -19,10 +19,15 @@ struct ServerFlags {
   std::string backend;
   std::string balancing = "round-robin";
   int drain_ms = 5000;
+  bool trace = false;
 };
 
-/// Adds --host, --port, --backend, --drain-timeout and (if `threads`) --threads, --balancing.
+/// Adds --host, --port, --backend, --drain-timeout, --trace and (if `threads`) --threads,
+/// --balancing.
 void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads);
+
+/// Adds --trace (trace mode for every loop the program makes).
+void add_trace_flag(CLI::App& app, bool& trace);
 
 /// A server a subcommand runs: started once, drained once.
 class Service {

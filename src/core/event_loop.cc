@@ -4,12 +4,22 @@
 #include "core/idle_trim.h"
 #include "core/signal_source.h"
 #include "core/timer_queue.h"
+#include "core/tracer.h"
 #include "core/wakeup.h"
+
+#include <cstdlib>
 
 namespace reactor {
 namespace {
 
 thread_local EventLoop* t_loop = nullptr;
+std::atomic<unsigned> g_next_index{0};
+
+bool trace_from_environment() {
+  const char* value = std::getenv("REACTOR_TRACE");
+  return value != nullptr && std::string_view(value) == "1";
+}
+std::atomic<bool> g_trace_default{trace_from_environment()};
 // One loop per thread, so this is the loop's: it returns freed heap once the loop is quiet.
 thread_local detail::IdleTrim t_idle_trim;
 
@@ -33,6 +43,7 @@ EventLoop::EventLoop(std::string_view backend) : EventLoop(make_selector(backend
 
 EventLoop::EventLoop(std::unique_ptr<Selector> selector)
     : thread_(current_thread()),
+      index_(g_next_index.fetch_add(1, std::memory_order_relaxed)),
       selector_(std::move(selector)),
       timers_(std::make_unique<detail::TimerQueue>()),
       wakeup_(std::make_unique<detail::Wakeup>()),
@@ -42,6 +53,8 @@ EventLoop::EventLoop(std::unique_ptr<Selector> selector)
   if (auto ec = watch(wakeup_->fd(), io::kReadable, *wakeup_))
     throw std::system_error(ec, "watch eventfd");
   t_loop = this;
+  // After the wake-up's watch: trace shows the user's descriptors, not the loop's plumbing.
+  if (trace_default()) set_trace(true);
 }
 
 EventLoop::~EventLoop() {
@@ -52,8 +65,30 @@ EventLoop::~EventLoop() {
     hook();
   }
   signals_.reset();
+  tracer_.reset();  // flushes; the wake-up is not traced, like its watch
   unwatch(wakeup_->fd());
   t_loop = nullptr;
+}
+
+void EventLoop::set_trace(bool on) {
+  assert_in_loop_thread();
+  if (on == tracing()) return;
+  // An empty sink makes the tracer write to stderr.
+  tracer_ = on ? std::make_unique<detail::Tracer>(index_, TraceSink()) : nullptr;
+}
+
+void EventLoop::set_trace(TraceSink sink) {
+  assert_in_loop_thread();
+  tracer_.reset();  // flushes to the previous sink
+  if (sink) tracer_ = std::make_unique<detail::Tracer>(index_, std::move(sink));
+}
+
+void EventLoop::set_trace_default(bool on) {
+  g_trace_default.store(on, std::memory_order_relaxed);
+}
+
+bool EventLoop::trace_default() {
+  return g_trace_default.load(std::memory_order_relaxed);
 }
 
 EventLoop* EventLoop::current() noexcept {
@@ -75,18 +110,30 @@ void EventLoop::run() {
     // What handlers requeued last iteration runs after this iteration's fresh events;
     // what they requeue now waits for the next one.
     carried_.swap(requeued_);
-    selector_->wait(t_idle_trim.bound_wait(wait_timeout(), now_), ready_);
+    const auto timeout = t_idle_trim.bound_wait(wait_timeout(), now_);
+    if (tracer_) [[unlikely]]
+      trace_wait(timeout);
+    selector_->wait(timeout, ready_);
     now_ = Clock::now();
+    if (tracer_) [[unlikely]]
+      tracer_->line("ready", {{"count", ready_.size()}});
     iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     for (const ReadyEvent& event : ready_) dispatch_ready(event);
     for (const ReadyEvent& event : carried_) dispatch_ready(event);
     carried_.clear();
-    timers_->run_due(now_);
+    timers_->run_due(now_, tracer_.get());
     run_tasks();
     t_idle_trim.after_iteration(now_, !ready_.empty());
   }
   stop_ = false;  // run() may be called again
   run_tasks();
+  if (tracer_) tracer_->flush();
+}
+
+// The wait line ends the iteration's batch: what the loop did is out before it blocks.
+void EventLoop::trace_wait(std::chrono::milliseconds timeout) {
+  tracer_->line("wait", {{"timeout_ms", timeout.count()}});
+  tracer_->flush();
 }
 
 std::chrono::milliseconds EventLoop::wait_timeout() {
@@ -111,6 +158,8 @@ void EventLoop::dispatch_ready(const ReadyEvent& event) {
   const Registration& r = registrations_[fd];
   if (r.generation != token_generation(event.token)) return;
   events_.store(events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (tracer_) [[unlikely]]
+    tracer_->line("dispatch", {{"fd", fd}, {"events", detail::events_letters(event.events)}});
   r.handler->handle_events(event.events);
 }
 
@@ -129,7 +178,11 @@ void EventLoop::run_tasks() {
     batch.swap(tasks_);
     has_tasks_.store(false, std::memory_order_release);
   }
-  for (Task& task : batch) task();  // a task may post: to tasks_, never to batch
+  for (Task& task : batch) {  // a task may post: to tasks_, never to batch
+    if (tracer_) [[unlikely]]
+      tracer_->line("task");
+    task();
+  }
   batch.clear();
   spare_.swap(batch);
 }
@@ -180,6 +233,8 @@ std::error_code EventLoop::watch(int fd, uint32_t interest, Handler& handler) {
   if (++next_generation_ == 0) next_generation_ = 1;
   if (auto ec = selector_->add(fd, interest, make_token(fd, next_generation_))) return ec;
   r = {&handler, next_generation_, interest};
+  if (tracer_) [[unlikely]]
+    tracer_->line("watch", {{"fd", fd}, {"interest", detail::interest_letters(interest)}});
   return {};
 }
 
@@ -188,6 +243,10 @@ void EventLoop::set_interest(int fd, uint32_t interest) {
   Registration* r = find(fd);
   REACTOR_CHECK(r && r->handler, "set_interest on a descriptor that is not watched");
   if (r->interest == interest) return;
+  if (tracer_) [[unlikely]]
+    tracer_->line("interest", {{"fd", fd},
+                               {"from", detail::interest_letters(r->interest)},
+                               {"to", detail::interest_letters(interest)}});
   r->interest = interest;
   // Cannot fail for a descriptor the backend accepted, short of a kernel out-of-memory.
   auto ec = selector_->modify(fd, interest, make_token(fd, r->generation));
@@ -206,6 +265,8 @@ void EventLoop::unwatch(int fd) {
   if (r == nullptr || r->handler == nullptr) return;
   selector_->remove(fd);
   *r = {};
+  if (tracer_) [[unlikely]]
+    tracer_->line("unwatch", {{"fd", fd}});
 }
 
 void EventLoop::requeue(int fd, uint32_t ready) {

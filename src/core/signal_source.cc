@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "core/check.h"
+#include "core/tracer.h"
 #include "reactor/core/event_loop.h"
 
 namespace reactor::detail {
@@ -41,6 +42,8 @@ void SignalSource::add(int signo, EventLoop::SignalCallback callback) {
 void SignalSource::handle_events(uint32_t) {
   signalfd_siginfo info;
   while (::read(fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    if (auto* t = tracer(loop_)) [[unlikely]]
+      t->line("signal", {{"signo", info.ssi_signo}});
     auto it = callbacks_.find(static_cast<int>(info.ssi_signo));
     if (it != callbacks_.end()) it->second(static_cast<int>(info.ssi_signo));
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/tracer.h"
 
 namespace reactor::detail {
 
@@ -59,7 +60,7 @@ std::optional<Clock::time_point> TimerQueue::next_deadline() {
   return heap_.front().when;
 }
 
-void TimerQueue::run_due(Clock::time_point now) {
+void TimerQueue::run_due(Clock::time_point now, Tracer* tracer) {
   const uint64_t horizon = next_sequence_;  // timers added by callbacks wait a round
   for (;;) {
     // The usual case, once per loop iteration: the earliest entry, live or not, is not
@@ -71,11 +72,13 @@ void TimerQueue::run_due(Clock::time_point now) {
     if (top.when > now || top.sequence >= horizon) return;
     std::pop_heap(heap_.begin(), heap_.end(), later);
     heap_.pop_back();
-    fire(top, now);
+    fire(top, now, tracer);
   }
 }
 
-void TimerQueue::fire(const Entry& entry, Clock::time_point now) {
+void TimerQueue::fire(const Entry& entry, Clock::time_point now, Tracer* tracer) {
+  if (tracer) [[unlikely]]
+    tracer->line("timer", {{"id", entry.slot}});
   Slot& slot = slots_[entry.slot];
   Task task = std::move(slot.task);  // the callback may cancel (and so clear) its own slot
   const Clock::duration interval = slot.interval;

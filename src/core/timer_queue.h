@@ -7,6 +7,8 @@
 
 namespace reactor::detail {
 
+class Tracer;
+
 /// Timers in a binary min-heap ordered by (deadline, sequence), so ties fire in the order
 /// they were scheduled. Callbacks live in a slab of slots; cancel frees the slot at once and
 /// leaves its heap entry to be dropped lazily (its generation no longer matches). When
@@ -21,7 +23,8 @@ class TimerQueue {
   /// The earliest live deadline, if any.
   std::optional<Clock::time_point> next_deadline();
   /// Fires every timer due at `now`; timers scheduled while it runs wait for the next call.
-  void run_due(Clock::time_point now);
+  /// With a tracer, each firing is traced ("timer id=SLOT").
+  void run_due(Clock::time_point now, Tracer* tracer = nullptr);
   size_t size() const { return slots_.size() - free_.size(); }
 
  private:
@@ -43,7 +46,7 @@ class TimerQueue {
   void push(Clock::time_point when, uint32_t slot);
   void release(uint32_t slot);
   void drop_stale_top();
-  void fire(const Entry& entry, Clock::time_point now);
+  void fire(const Entry& entry, Clock::time_point now, Tracer* tracer);
 
   std::vector<Entry> heap_;
   std::vector<Slot> slots_;

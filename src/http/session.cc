@@ -1,5 +1,6 @@
 #include "http/session.h"
 
+#include "core/tracer.h"
 #include "http/responder_access.h"
 #include "reactor/core/log.h"
 
@@ -91,6 +92,10 @@ bool Session::parse_one(const net::TcpConnectionPtr& connection, net::Buffer& in
 
 void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& request) {
   const uint64_t sequence = next_sequence_++;
+  if (auto* t = reactor::detail::tracer(connection->loop())) [[unlikely]]
+    t->line("request", {{"fd", connection->fd()},
+                        {"method", request.method()},
+                        {"target", request.target()}});
   Pending slot;
   slot.answer = Answer::in_handler;
   slot.head = request.method() == "HEAD";
@@ -161,6 +166,8 @@ Session::Pending* Session::unanswered(const net::TcpConnectionPtr& connection, u
 
 void Session::answer(const net::TcpConnectionPtr& connection, uint64_t sequence,
                      const Response& response) {
+  if (auto* t = reactor::detail::tracer(connection->loop())) [[unlikely]]
+    t->line("response", {{"fd", connection->fd()}, {"status", response.status()}});
   Pending& slot = pending_[sequence - written_];
   slot.answer = Answer::ready;
   if (sequence != written_) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/tracer.h"
 #include "net/socket_ops.h"
 #include "reactor/core/log.h"
 
@@ -49,6 +50,8 @@ void Acceptor::handle_events(uint32_t) {
   for (int i = 0; i < kAcceptQuota; ++i) {
     int fd = detail::accept(listen_fd_.get());
     if (fd >= 0) {
+      if (auto* t = reactor::detail::tracer(loop_)) [[unlikely]]
+        t->line("accept", {{"fd", fd}, {"peer", detail::peer_address(fd).to_string()}});
       on_accept_(UniqueFd(fd));
       if (!active_) return;  // the callback stopped us
       continue;

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "core/check.h"
+#include "core/tracer.h"
 #include "net/connection_group.h"
 #include "net/connection_state.h"
 #include "net/socket_ops.h"
@@ -15,6 +16,7 @@ namespace reactor::net {
 using detail::CloseMode;
 using detail::ReadState;
 using detail::WriteState;
+using reactor::detail::tracer;
 
 namespace {
 
@@ -151,6 +153,8 @@ void TcpConnection::update_interest() {
                     : detail::read(fd_.get(), iov[0].iov_base, iov[0].iov_len);
     if (n > 0) {
       auto got = static_cast<size_t>(n);
+      if (auto* t = tracer(loop())) [[unlikely]]
+        t->line("read", {{"fd", fd_.get()}, {"bytes", got}});
       group_->bytes_read.add(got);
       size_t direct = std::min(got, iov[0].iov_len);
       target.commit(direct);
@@ -161,7 +165,11 @@ void TcpConnection::update_interest() {
       if (got < asked && !eof_queued) return;  // a short read: drained
       continue;
     }
-    if (n == 0) return handle_peer_eof();
+    if (n == 0) {
+      if (auto* t = tracer(loop())) [[unlikely]]
+        t->line("read", {{"fd", fd_.get()}, {"bytes", 0}});
+      return handle_peer_eof();
+    }
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     return finish(CloseReason::error, detail::last_error());
   }
@@ -222,11 +230,19 @@ void TcpConnection::handle_peer_eof() {
     written = w > 0 ? static_cast<size_t>(w) : 0;
     group_->bytes_written.add(written);
     if (written == n) {
+      if (auto* t = tracer(loop())) [[unlikely]]
+        trace_write(*t, written);
       if (group_->callbacks.on_write_complete) post_write_complete();
       return;
     }
   }
   queue_output(data + written, n - written);
+  if (auto* t = tracer(loop())) [[unlikely]]
+    trace_write(*t, written);
+}
+
+void TcpConnection::trace_write(reactor::detail::Tracer& t, size_t written) const {
+  t.line("write", {{"fd", fd_.get()}, {"bytes", written}, {"queued", queued()}});
 }
 
 void TcpConnection::send(std::string_view bytes) {
@@ -277,6 +293,8 @@ void TcpConnection::handle_write() {
   }
   out.consume(static_cast<size_t>(w));
   group_->bytes_written.add(static_cast<size_t>(w));
+  if (auto* t = tracer(loop())) [[unlikely]]
+    trace_write(*t, static_cast<size_t>(w));
   const ConnectionCallbacks& cb = group_->callbacks;
   if (high_water_ && out.size() <= group_->options.low_water_mark) {
     high_water_ = false;
@@ -367,6 +385,8 @@ void TcpConnection::abort() {
 
 void TcpConnection::finish(CloseReason reason, std::error_code error) {
   if (write_ == WriteState::closed) return;
+  if (auto* t = tracer(loop())) [[unlikely]]
+    t->line("close", {{"fd", fd_.get()}, {"reason", to_string(reason)}});
   write_ = WriteState::closed;
   const size_t unsent = queued();
   const size_t unread = io_ ? io_->input.size() : 0;
@@ -388,6 +408,17 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
   fd_.reset();
   // Destroyed after the current batch of events, never under a running handler.
   loop().post([keep = self] { keep->group_->remove(*keep); });
+}
+
+std::string_view to_string(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::peer: return "peer";
+    case CloseReason::local: return "local";
+    case CloseReason::aborted: return "aborted";
+    case CloseReason::error: return "error";
+    case CloseReason::timeout: return "timeout";
+  }
+  return "?";
 }
 
 }  // namespace reactor::net

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "core/tracer.h"
 #include "net/socket_ops.h"
 
 namespace reactor::net {
@@ -11,6 +12,11 @@ namespace {
 constexpr int kReadQuota = 64;  // datagrams per wake-up, so one sender cannot starve others
 constexpr size_t kMaxDatagram = 65536;
 thread_local char t_datagram[kMaxDatagram];
+
+void trace_write(const EventLoop& loop, int fd, size_t bytes, size_t queued) {
+  if (auto* t = reactor::detail::tracer(loop)) [[unlikely]]
+    t->line("write", {{"fd", fd}, {"bytes", bytes}, {"queued", queued}});
+}
 
 ssize_t send_datagram(int fd, std::string_view data, const InetAddress& to) {
   for (;;) {
@@ -39,7 +45,10 @@ UdpSocket::~UdpSocket() {
 std::error_code UdpSocket::send_to(std::string_view data, const InetAddress& to) {
   loop_.assert_in_loop_thread();
   if (queue_.empty()) {
-    if (send_datagram(fd_.get(), data, to) >= 0) return {};
+    if (send_datagram(fd_.get(), data, to) >= 0) {
+      trace_write(loop_, fd_.get(), data.size(), 0);
+      return {};
+    }
     if (errno != EAGAIN && errno != EWOULDBLOCK) return detail::last_error();
   }
   if (queued_bytes_ + data.size() > kMaxQueuedBytes) {
@@ -48,6 +57,7 @@ std::error_code UdpSocket::send_to(std::string_view data, const InetAddress& to)
   }
   queue_.emplace_back(std::string(data), to);
   queued_bytes_ += data.size();
+  trace_write(loop_, fd_.get(), 0, queued_bytes_);
   loop_.set_interest(fd_.get(), io::kReadable | io::kWritable);
   return {};
 }
@@ -59,6 +69,7 @@ void UdpSocket::flush_queue() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0) ++dropped_;  // failed for good (e.g. EMSGSIZE): counted, not retried
     queued_bytes_ -= data.size();
+    if (n >= 0) trace_write(loop_, fd_.get(), data.size(), queued_bytes_);
     queue_.pop_front();
   }
   loop_.set_interest(fd_.get(), io::kReadable);
@@ -89,6 +100,8 @@ bool UdpSocket::read_datagrams(const bool& destroyed) {
       if (errno == EINTR) continue;
       return false;  // EAGAIN, or an ICMP error from an earlier send: nothing to read now
     }
+    if (auto* t = reactor::detail::tracer(loop_)) [[unlikely]]
+      t->line("read", {{"fd", fd_.get()}, {"bytes", n}});
     on_datagram_({t_datagram, static_cast<size_t>(n)},
                  InetAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&from), len));
     if (destroyed) return false;

@@ -14,10 +14,13 @@
 
 namespace reactor {
 
+class EventLoop;
 namespace detail {
 class TimerQueue;
 class SignalSource;
 class Wakeup;
+class Tracer;
+inline Tracer* tracer(const EventLoop& loop);  // src/core/tracer.h
 }  // namespace detail
 
 /// Counters a loop keeps about itself; readable from any thread.
@@ -37,6 +40,8 @@ class EventLoop {
   /// Move-only: a task may own what it captures (a UniqueFd, a Responder).
   using Task = UniqueFunction<void()>;
   using SignalCallback = UniqueFunction<void(int)>;
+  /// Receives trace output: whole lines, several at a time.
+  using TraceSink = UniqueFunction<void(std::string_view lines)>;
 
   /// `backend`: a make_selector() name; empty picks the default (epoll).
   explicit EventLoop(std::string_view backend = {});
@@ -95,6 +100,20 @@ class EventLoop {
   /// coroutines still suspended on it). Hooks run in the order they were added.
   void on_destroy(Task hook);
 
+  /// Trace mode (docs/trace.md): one line per reactor step ("trace LOOP EVENT key=value
+  /// ..."), written to stderr (or `sink`) in one batch per loop iteration. Off, each step
+  /// costs one branch. A loop starts with trace_default(); this changes it at run time.
+  void set_trace(bool on);
+  void set_trace(TraceSink sink);
+  bool tracing() const { return tracer_ != nullptr; }
+  /// Any thread: whether loops created from now on start tracing (to stderr). Initially
+  /// true when the environment has REACTOR_TRACE=1, so any program can be traced unchanged.
+  static void set_trace_default(bool on);
+  static bool trace_default();
+  /// Any thread: this loop's number in the process, in order of creation from 0 (the LOOP
+  /// of its trace lines).
+  unsigned index() const { return index_; }
+
   /// The time at the start of the current iteration (cheap; no syscall).
   Clock::time_point now() const {
     assert_in_loop_thread();
@@ -122,12 +141,16 @@ class EventLoop {
     return &tag;
 #endif
   }
+  friend detail::Tracer* detail::tracer(const EventLoop& loop);
   Registration* find(int fd);
+  void trace_wait(std::chrono::milliseconds timeout);
   void dispatch_ready(const ReadyEvent& event);
   void run_tasks();
   std::chrono::milliseconds wait_timeout();
 
   const void* thread_;  // current_thread() of the owning thread
+  const unsigned index_;
+  std::unique_ptr<detail::Tracer> tracer_;  // null unless tracing
   std::unique_ptr<Selector> selector_;
   std::vector<Registration> registrations_;  // indexed by descriptor
   uint32_t next_generation_ = 0;

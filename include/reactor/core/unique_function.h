@@ -38,7 +38,9 @@ class UniqueFunction<R(Args...)> {
   requires(!std::is_same_v<D, UniqueFunction> && std::is_constructible_v<D, F> &&
            std::is_invocable_r_v<R, D&, Args...>)
       UniqueFunction(F&& f) {  // NOLINT(google-explicit-constructor): like std::function
-    if constexpr (std::is_pointer_v<D> || std::is_member_pointer_v<D>) {
+    // A function passed by name (F a function reference) is never null: no test, which GCC
+    // would warn about.
+    if constexpr (std::is_pointer_v<std::remove_reference_t<F>> || std::is_member_pointer_v<D>) {
       if (f == nullptr) return;
     }
     if constexpr (fits_inline<D>()) {

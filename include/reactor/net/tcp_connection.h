@@ -15,6 +15,10 @@
 #include "reactor/net/buffer.h"
 #include "reactor/net/inet_address.h"
 
+namespace reactor::detail {
+class Tracer;
+}
+
 namespace reactor::net {
 
 class TcpConnection;
@@ -38,6 +42,9 @@ enum class CloseReason {
   error,    ///< an I/O error or a reset from the peer (see CloseInfo::error)
   timeout,  ///< close() could not flush its output before its deadline
 };
+
+/// "peer", "local", "aborted", "error" or "timeout".
+std::string_view to_string(CloseReason reason);
 
 /// How close() ends a connection once its output is flushed.
 enum class Linger : uint8_t {
@@ -162,6 +169,7 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void handle_peer_eof();
   // Inline too: defined and used only in tcp_connection.cc, where send() takes it in.
   inline void write_or_queue(const char* data, size_t n);
+  void trace_write(reactor::detail::Tracer& t, size_t written) const;
   // Out of line on purpose: the paths of send() and write_or_queue() that build a posted
   // task or touch the output buffer would otherwise give every message their stack frame
   // and register saves.
