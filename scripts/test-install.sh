@@ -16,4 +16,7 @@ for program in main co_main; do
     $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs reactor)
   "$build/consumer/$program-pc"
 done
-echo "test-install: find_package and pkg-config consumers passed"
+# The tutorial's examples, built as a reader builds them against the installed package.
+cmake -S examples/standalone -B "$build/examples-standalone" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$build/examples-standalone" -j "$(nproc)" >/dev/null
+echo "test-install: find_package and pkg-config consumers and the examples passed"
