@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and tests need, skipping apt when all are present.
-# Usage: scripts/setup.sh [bench]   ("bench" adds the peer servers and tools for bench/).
+# Usage: scripts/setup.sh [bench|docs]   ("bench" adds the peer servers and tools for bench/,
+# "docs" the tools that draw docs/diagrams/: Graphviz and gnuplot).
 set -euo pipefail
 pkgs=(cmake make g++ clang pkg-config libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev curl wrk python3 procps)
 if [[ "${1:-}" == bench ]]; then
   pkgs+=(libev-dev libuv1-dev libevent-dev libasio-dev nginx-light h2o gnuplot-nox python3-uvloop valgrind util-linux linux-perf)
+fi
+if [[ "${1:-}" == docs ]]; then
+  pkgs+=(graphviz gnuplot-nox)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

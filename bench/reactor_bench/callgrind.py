@@ -20,10 +20,10 @@ def render(template, out, workdir, port):
     Path(out).write_text(text)
 
 
-def direct_command(target, workdir):
+def direct_command(entry, workdir):
     """The serving program itself (valgrind must run it, not a wrapper) and its port;
     port 0 means the program announces the port it bound."""
-    t = TARGETS[target]
+    t = TARGETS[entry.target]
     if t.comm == "nginx":
         port = free_port()
         render(PEER_SRC / "nginx.conf.in", workdir / "nginx.conf", workdir, port)
@@ -33,7 +33,7 @@ def direct_command(target, workdir):
         render(PEER_SRC / "h2o.conf.in", workdir / "h2o.conf", workdir, port)
         (workdir / "hello.txt").write_text("Hello, world!")
         return ["h2o", "-m", "worker", "-c", workdir / "h2o.conf"], port
-    return [*t.cmd, "--host", HOST, "--port", "0"], 0
+    return [*t.cmd, *entry.extra, "--host", HOST, "--port", "0"], 0
 
 
 HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -120,10 +120,10 @@ def annotate(path):
     return out
 
 
-def callgrind_run(kids, target, kind, count, tmp, log_path):
+def callgrind_run(kids, entry, kind, count, tmp, log_path):
     workdir = Path(tempfile.mkdtemp(dir=tmp))
     out = workdir / "callgrind.out"
-    cmd, port = direct_command(target, workdir)
+    cmd, port = direct_command(entry, workdir)
     full = ["taskset", "-c", SERVER_CPUS, "valgrind", "--tool=callgrind",
             f"--callgrind-out-file={out}.%p", *cmd]
     # Symbols bound at start-up, not at first call: lazy binding would charge the
@@ -153,8 +153,8 @@ def callgrind_case(case, kids, tmp, record):
     for e in case.entries:
         log_path = LOGS / f"{case.id}-{slug(e.label)}.log"
         try:
-            base, base_fn, cmd = callgrind_run(kids, e.target, kind, 0, tmp, log_path)
-            full, full_fn, _ = callgrind_run(kids, e.target, kind, count, tmp, log_path)
+            base, base_fn, cmd = callgrind_run(kids, e, kind, 0, tmp, log_path)
+            full, full_fn, _ = callgrind_run(kids, e, kind, count, tmp, log_path)
             per_fn = {k: (full_fn.get(k, 0) - base_fn.get(k, 0)) / count
                       for k in set(full_fn) | set(base_fn)}
             top = [kv for kv in sorted(per_fn.items(), key=lambda kv: -kv[1])[:15] if kv[1] >= 0.5]

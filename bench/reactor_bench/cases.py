@@ -83,6 +83,15 @@ def make_cases(quick, nofile):
         Case("callgrind-echo", "Instructions per echo message (callgrind)", "callgrind",
              entries(ECHO_NATIVE + ["co_echo"]), {"kind": "echo", "count": 2000 if quick else 20000},
              unit="Ir/msg", quick=True, rounds=1),
+        Case("callgrind-trace", "Trace mode's cost: instructions per echo message (callgrind)",
+             "callgrind",
+             [Entry("reactor", "reactor"), Entry("hooks compiled out", "reactor notrace"),
+              Entry("reactor --trace", "reactor", ["--trace"])],
+             {"kind": "echo", "count": 2000 if quick else 20000}, unit="Ir/msg", quick=True,
+             rounds=1,
+             notes=["`reactor echo` as shipped (trace mode off), the same program built with "
+                    "`-DREACTOR_TRACE=OFF` (the hooks compiled out), and with `--trace` "
+                    "(its lines go to the log file)."]),
         Case("callgrind-http", "Instructions per HTTP request (callgrind)", "callgrind",
              entries(HTTP_ALL), {"kind": "http", "count": 2000 if quick else 20000},
              unit="Ir/req", quick=True, rounds=1),

@@ -10,6 +10,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 BIN = BUILD / "bin"
 PEER_BIN = BUILD / "peers"
+# The same program with trace mode's hooks compiled out (-DREACTOR_TRACE=OFF): the baseline
+# that shows what the hooks cost while tracing is off.
+NOTRACE_BIN = ROOT / "build-notrace" / "bin"
 PEER_SRC = ROOT / "bench" / "peers"
 PIPELINE_LUA = ROOT / "bench" / "pipeline.lua"
 RESULTS = ROOT / "bench" / "results"

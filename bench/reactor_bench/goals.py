@@ -1,4 +1,4 @@
-"""The goals the project has set itself (issues 7 and 9), checked against a run's results."""
+"""The goals the project has set itself (issues 7, 9 and 10), checked against a run's results."""
 import statistics
 
 from .stats import good, num
@@ -15,6 +15,8 @@ GOALS = [
     ("http-close", "ratio:h2o", 1.0, "New connection per request: server CPU per connection ≤ 1.0× h2o"),
     ("idle-10k", "bytes", 96, "Idle memory: ≤ 96 B per connection at 10,000"),
     ("idle-100k", "bytes", 96, "Idle memory: ≤ 96 B per connection at 19,000"),
+    ("callgrind-trace", "ir-ratio:hooks compiled out", 1.005,
+     "Trace mode off: instructions per echo message ≤ 1.005× the hooks compiled out"),
     ("co-echo", "co:ratio:reactor", 1.03,
      "Coroutine echo: server CPU per message ≤ 1.03× the callback echo"),
 ]

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .common import BUILD, PEER_BIN, PEER_SRC, ROOT, log, now_iso, parse_kv, read_int, sh
+from .common import BUILD, NOTRACE_BIN, PEER_BIN, PEER_SRC, ROOT, log, now_iso, parse_kv, read_int, sh
 
 
 def machine():
@@ -51,6 +51,11 @@ def raise_nofile():
 def build():
     steps = [["cmake", "-S", ROOT, "-B", BUILD, "-DCMAKE_BUILD_TYPE=Release"],
              ["cmake", "--build", BUILD, "-j", str(os.cpu_count() or 2)],
+             ["cmake", "-S", ROOT, "-B", NOTRACE_BIN.parent, "-DCMAKE_BUILD_TYPE=Release",
+              "-DREACTOR_TRACE=OFF", "-DREACTOR_BUILD_TESTS=OFF", "-DREACTOR_BUILD_BENCH=OFF",
+              "-DREACTOR_BUILD_EXAMPLES=OFF"],
+             ["cmake", "--build", NOTRACE_BIN.parent, "-j", str(os.cpu_count() or 2),
+              "--target", "reactor_cli"],
              ["make", "-C", PEER_SRC, f"OUT={PEER_BIN}"]]
     for step in steps:
         log("$ " + " ".join(str(s) for s in step))

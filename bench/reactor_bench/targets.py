@@ -5,7 +5,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from .common import BIN, HOST, PEER_BIN, PEER_SRC, PYTHON, SERVER_CPUS, BenchError
+from .common import BIN, NOTRACE_BIN, HOST, PEER_BIN, PEER_SRC, PYTHON, SERVER_CPUS, BenchError
 from .processes import find_descendant, read_line
 
 
@@ -13,7 +13,9 @@ from .processes import find_descendant, read_line
 class Target:
     key: str
     kind: str  # "echo" or "http"
-    role: str  # "reactor", "co" (reactor's coroutine layer), "raw" (hand-written epoll C) or "peer"
+    # "reactor", "co" (reactor's coroutine layer), "baseline" (reactor without trace mode's
+    # hooks), "raw" (hand-written epoll C) or "peer"
+    role: str
     cmd: list
     comm: str = ""  # when cmd is a wrapper: the name of the process that serves
     needs: str = ""  # a file or program that must exist
@@ -24,6 +26,8 @@ TARGETS = {t.key: t for t in [
     Target("reactor", "echo", "reactor", [BIN / "reactor", "echo"], needs=str(BIN / "reactor")),
     Target("co_echo", "echo", "co", [BIN / "examples" / "co_echo"],
            needs=str(BIN / "examples" / "co_echo")),
+    Target("reactor notrace", "echo", "baseline", [NOTRACE_BIN / "reactor", "echo"],
+           needs=str(NOTRACE_BIN / "reactor")),
     Target("epoll C", "echo", "raw", [PEER_BIN / "echo_epoll"], needs=str(PEER_BIN / "echo_epoll")),
     Target("libevent", "echo", "peer", [PEER_BIN / "echo_libevent"], needs=str(PEER_BIN / "echo_libevent")),
     Target("libev", "echo", "peer", [PEER_BIN / "echo_libev"], needs=str(PEER_BIN / "echo_libev")),

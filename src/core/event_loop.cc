@@ -111,17 +111,17 @@ void EventLoop::run() {
     // what they requeue now waits for the next one.
     carried_.swap(requeued_);
     const auto timeout = t_idle_trim.bound_wait(wait_timeout(), now_);
-    if (tracer_) [[unlikely]]
-      trace_wait(timeout);
+    if (auto* t = detail::tracer(*this)) [[unlikely]]
+      trace_wait(*t, timeout);
     selector_->wait(timeout, ready_);
     now_ = Clock::now();
-    if (tracer_) [[unlikely]]
-      tracer_->line("ready", {{"count", ready_.size()}});
+    if (auto* t = detail::tracer(*this)) [[unlikely]]
+      t->line("ready", {{"count", ready_.size()}});
     iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     for (const ReadyEvent& event : ready_) dispatch_ready(event);
     for (const ReadyEvent& event : carried_) dispatch_ready(event);
     carried_.clear();
-    timers_->run_due(now_, tracer_.get());
+    timers_->run_due(now_, detail::tracer(*this));
     run_tasks();
     t_idle_trim.after_iteration(now_, !ready_.empty());
   }
@@ -131,9 +131,9 @@ void EventLoop::run() {
 }
 
 // The wait line ends the iteration's batch: what the loop did is out before it blocks.
-void EventLoop::trace_wait(std::chrono::milliseconds timeout) {
-  tracer_->line("wait", {{"timeout_ms", timeout.count()}});
-  tracer_->flush();
+void EventLoop::trace_wait(detail::Tracer& t, std::chrono::milliseconds timeout) {
+  t.line("wait", {{"timeout_ms", timeout.count()}});
+  t.flush();
 }
 
 std::chrono::milliseconds EventLoop::wait_timeout() {
@@ -158,8 +158,8 @@ void EventLoop::dispatch_ready(const ReadyEvent& event) {
   const Registration& r = registrations_[fd];
   if (r.generation != token_generation(event.token)) return;
   events_.store(events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (tracer_) [[unlikely]]
-    tracer_->line("dispatch", {{"fd", fd}, {"events", detail::events_letters(event.events)}});
+  if (auto* t = detail::tracer(*this)) [[unlikely]]
+    t->line("dispatch", {{"fd", fd}, {"events", detail::events_letters(event.events)}});
   r.handler->handle_events(event.events);
 }
 
@@ -179,8 +179,8 @@ void EventLoop::run_tasks() {
     has_tasks_.store(false, std::memory_order_release);
   }
   for (Task& task : batch) {  // a task may post: to tasks_, never to batch
-    if (tracer_) [[unlikely]]
-      tracer_->line("task");
+    if (auto* t = detail::tracer(*this)) [[unlikely]]
+      t->line("task");
     task();
   }
   batch.clear();
@@ -233,8 +233,8 @@ std::error_code EventLoop::watch(int fd, uint32_t interest, Handler& handler) {
   if (++next_generation_ == 0) next_generation_ = 1;
   if (auto ec = selector_->add(fd, interest, make_token(fd, next_generation_))) return ec;
   r = {&handler, next_generation_, interest};
-  if (tracer_) [[unlikely]]
-    tracer_->line("watch", {{"fd", fd}, {"interest", detail::interest_letters(interest)}});
+  if (auto* t = detail::tracer(*this)) [[unlikely]]
+    t->line("watch", {{"fd", fd}, {"interest", detail::interest_letters(interest)}});
   return {};
 }
 
@@ -243,10 +243,10 @@ void EventLoop::set_interest(int fd, uint32_t interest) {
   Registration* r = find(fd);
   REACTOR_CHECK(r && r->handler, "set_interest on a descriptor that is not watched");
   if (r->interest == interest) return;
-  if (tracer_) [[unlikely]]
-    tracer_->line("interest", {{"fd", fd},
-                               {"from", detail::interest_letters(r->interest)},
-                               {"to", detail::interest_letters(interest)}});
+  if (auto* t = detail::tracer(*this)) [[unlikely]]
+    t->line("interest", {{"fd", fd},
+                         {"from", detail::interest_letters(r->interest)},
+                         {"to", detail::interest_letters(interest)}});
   r->interest = interest;
   // Cannot fail for a descriptor the backend accepted, short of a kernel out-of-memory.
   auto ec = selector_->modify(fd, interest, make_token(fd, r->generation));
@@ -265,8 +265,8 @@ void EventLoop::unwatch(int fd) {
   if (r == nullptr || r->handler == nullptr) return;
   selector_->remove(fd);
   *r = {};
-  if (tracer_) [[unlikely]]
-    tracer_->line("unwatch", {{"fd", fd}});
+  if (auto* t = detail::tracer(*this)) [[unlikely]]
+    t->line("unwatch", {{"fd", fd}});
 }
 
 void EventLoop::requeue(int fd, uint32_t ready) {

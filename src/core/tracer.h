@@ -45,9 +45,16 @@ class Tracer {
   std::string buffer_;
 };
 
-/// The loop's tracer while trace mode is on, else null.
+/// The loop's tracer while trace mode is on, else null. Every trace hook asks here. The
+/// benchmark's baseline build (-DREACTOR_TRACE=OFF) compiles the hooks out, to measure
+/// what they cost when trace mode is off (docs/performance.md).
 inline Tracer* tracer(const EventLoop& loop) {
+#ifdef REACTOR_NO_TRACE
+  (void)loop;
+  return nullptr;
+#else
   return loop.tracer_.get();
+#endif
 }
 
 /// "R", "W", "RW", or "-" for none: an interest or readiness mask as trace prints it.

@@ -143,7 +143,7 @@ class EventLoop {
   }
   friend detail::Tracer* detail::tracer(const EventLoop& loop);
   Registration* find(int fd);
-  void trace_wait(std::chrono::milliseconds timeout);
+  void trace_wait(detail::Tracer& t, std::chrono::milliseconds timeout);
   void dispatch_ready(const ReadyEvent& event);
   void run_tasks();
   std::chrono::milliseconds wait_timeout();
