@@ -120,7 +120,7 @@ def annotate(path):
     return out
 
 
-def callgrind_run(kids, entry, kind, count, tmp, log_path):
+def callgrind_run(kids, entry, kind, count, tmp, log_path, connections=10):
     workdir = Path(tempfile.mkdtemp(dir=tmp))
     out = workdir / "callgrind.out"
     cmd, port = direct_command(entry, workdir)
@@ -139,7 +139,7 @@ def callgrind_run(kids, entry, kind, count, tmp, log_path):
             port = int(m.group(1))
         else:
             wait_accepting(proc, port, 120)
-        fixed_workload(kind, port, count)
+        fixed_workload(kind, port, count, connections)
     finally:
         rc = kids.stop(proc, grace=120)
     path = Path(f"{out}.{proc.pid}")
@@ -153,8 +153,10 @@ def callgrind_case(case, kids, tmp, record):
     for e in case.entries:
         log_path = LOGS / f"{case.id}-{slug(e.label)}.log"
         try:
-            base, base_fn, cmd = callgrind_run(kids, e, kind, 0, tmp, log_path)
-            full, full_fn, _ = callgrind_run(kids, e, kind, count, tmp, log_path)
+            base, base_fn, cmd = callgrind_run(kids, e, kind, 0, tmp, log_path,
+                                               case.params.get("connections", 10))
+            full, full_fn, _ = callgrind_run(kids, e, kind, count, tmp, log_path,
+                                             case.params.get("connections", 10))
             per_fn = {k: (full_fn.get(k, 0) - base_fn.get(k, 0)) / count
                       for k in set(full_fn) | set(base_fn)}
             top = [kv for kv in sorted(per_fn.items(), key=lambda kv: -kv[1])[:15] if kv[1] >= 0.5]

@@ -106,34 +106,46 @@ void EventLoop::assert_in_loop_thread() const {
 
 void EventLoop::run() {
   assert_in_loop_thread();
+  // Trace mode costs one branch per iteration here, not one per step: the untraced
+  // iteration has no trace hook at all.
   while (!stop_) {
-    // What handlers requeued last iteration runs after this iteration's fresh events;
-    // what they requeue now waits for the next one.
-    carried_.swap(requeued_);
-    const auto timeout = t_idle_trim.bound_wait(wait_timeout(), now_);
-    if (auto* t = detail::tracer(*this)) [[unlikely]]
-      trace_wait(*t, timeout);
-    selector_->wait(timeout, ready_);
-    now_ = Clock::now();
-    if (auto* t = detail::tracer(*this)) [[unlikely]]
-      t->line("ready", {{"count", ready_.size()}});
-    iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    for (const ReadyEvent& event : ready_) dispatch_ready(event);
-    for (const ReadyEvent& event : carried_) dispatch_ready(event);
-    carried_.clear();
-    timers_->run_due(now_, detail::tracer(*this));
-    run_tasks();
-    t_idle_trim.after_iteration(now_, !ready_.empty());
+    if (detail::tracer(*this)) [[unlikely]]
+      run_once<true>();
+    else
+      run_once<false>();
   }
   stop_ = false;  // run() may be called again
   run_tasks();
   if (tracer_) tracer_->flush();
 }
 
-// The wait line ends the iteration's batch: what the loop did is out before it blocks.
-void EventLoop::trace_wait(detail::Tracer& t, std::chrono::milliseconds timeout) {
-  t.line("wait", {{"timeout_ms", timeout.count()}});
-  t.flush();
+// One iteration. Traced, each hook asks again whether tracing is on: a handler may turn it
+// off (or on) in the middle; an untraced iteration just starts tracing with the next one.
+template <bool kTraced>
+void EventLoop::run_once() {
+  // What handlers requeued last iteration runs after this iteration's fresh events;
+  // what they requeue now waits for the next one.
+  carried_.swap(requeued_);
+  const auto timeout = t_idle_trim.bound_wait(wait_timeout(), now_);
+  if constexpr (kTraced) {
+    // The wait line ends the iteration's batch: what the loop did is out before it blocks.
+    if (auto* t = detail::tracer(*this)) {
+      t->line("wait", {{"timeout_ms", timeout.count()}});
+      t->flush();
+    }
+  }
+  selector_->wait(timeout, ready_);
+  now_ = Clock::now();
+  if constexpr (kTraced) {
+    if (auto* t = detail::tracer(*this)) t->line("ready", {{"count", ready_.size()}});
+  }
+  iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  for (const ReadyEvent& event : ready_) dispatch_ready<kTraced>(event);
+  for (const ReadyEvent& event : carried_) dispatch_ready<kTraced>(event);
+  carried_.clear();
+  timers_->run_due(now_, kTraced ? detail::tracer(*this) : nullptr);
+  run_tasks();
+  t_idle_trim.after_iteration(now_, !ready_.empty());
 }
 
 std::chrono::milliseconds EventLoop::wait_timeout() {
@@ -152,14 +164,17 @@ std::chrono::milliseconds EventLoop::wait_timeout() {
 // {}, so a stale token (fd unwatched, or its number reused since) never matches. The
 // handler call comes last, so nothing read from registrations_ (which the handler may
 // resize by watching) is used after it, and the compiler can make it a tail call.
+template <bool kTraced>
 void EventLoop::dispatch_ready(const ReadyEvent& event) {
   const size_t fd = token_index(event.token);
   if (fd >= registrations_.size()) return;
   const Registration& r = registrations_[fd];
   if (r.generation != token_generation(event.token)) return;
   events_.store(events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (auto* t = detail::tracer(*this)) [[unlikely]]
-    t->line("dispatch", {{"fd", fd}, {"events", detail::events_letters(event.events)}});
+  if constexpr (kTraced) {
+    if (auto* t = detail::tracer(*this))
+      t->line("dispatch", {{"fd", fd}, {"events", detail::events_letters(event.events)}});
+  }
   r.handler->handle_events(event.events);
 }
 

@@ -153,8 +153,8 @@ void TcpConnection::update_interest() {
                     : detail::read(fd_.get(), iov[0].iov_base, iov[0].iov_len);
     if (n > 0) {
       auto got = static_cast<size_t>(n);
-      if (auto* t = tracer(loop())) [[unlikely]]
-        t->line("read", {{"fd", fd_.get()}, {"bytes", got}});
+      if (tracer(loop())) [[unlikely]]
+        trace_read(got);
       group_->bytes_read.add(got);
       size_t direct = std::min(got, iov[0].iov_len);
       target.commit(direct);
@@ -166,8 +166,8 @@ void TcpConnection::update_interest() {
       continue;
     }
     if (n == 0) {
-      if (auto* t = tracer(loop())) [[unlikely]]
-        t->line("read", {{"fd", fd_.get()}, {"bytes", 0}});
+      if (tracer(loop())) [[unlikely]]
+        trace_read(0);
       return handle_peer_eof();
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -230,19 +230,24 @@ void TcpConnection::handle_peer_eof() {
     written = w > 0 ? static_cast<size_t>(w) : 0;
     group_->bytes_written.add(written);
     if (written == n) {
-      if (auto* t = tracer(loop())) [[unlikely]]
-        trace_write(*t, written);
+      if (tracer(loop())) [[unlikely]]
+        trace_write(written);
       if (group_->callbacks.on_write_complete) post_write_complete();
       return;
     }
   }
   queue_output(data + written, n - written);
-  if (auto* t = tracer(loop())) [[unlikely]]
-    trace_write(*t, written);
+  if (tracer(loop())) [[unlikely]]
+    trace_write(written);
 }
 
-void TcpConnection::trace_write(reactor::detail::Tracer& t, size_t written) const {
-  t.line("write", {{"fd", fd_.get()}, {"bytes", written}, {"queued", queued()}});
+// Out of line and cold, so that the hooks on the per-message path are a load and a branch.
+void TcpConnection::trace_read(size_t bytes) const {
+  if (auto* t = tracer(loop())) t->line("read", {{"fd", fd_.get()}, {"bytes", bytes}});
+}
+void TcpConnection::trace_write(size_t written) const {
+  if (auto* t = tracer(loop()))
+    t->line("write", {{"fd", fd_.get()}, {"bytes", written}, {"queued", queued()}});
 }
 
 void TcpConnection::send(std::string_view bytes) {
@@ -293,8 +298,8 @@ void TcpConnection::handle_write() {
   }
   out.consume(static_cast<size_t>(w));
   group_->bytes_written.add(static_cast<size_t>(w));
-  if (auto* t = tracer(loop())) [[unlikely]]
-    trace_write(*t, static_cast<size_t>(w));
+  if (tracer(loop())) [[unlikely]]
+    trace_write(static_cast<size_t>(w));
   const ConnectionCallbacks& cb = group_->callbacks;
   if (high_water_ && out.size() <= group_->options.low_water_mark) {
     high_water_ = false;

@@ -143,7 +143,9 @@ class EventLoop {
   }
   friend detail::Tracer* detail::tracer(const EventLoop& loop);
   Registration* find(int fd);
-  void trace_wait(detail::Tracer& t, std::chrono::milliseconds timeout);
+  template <bool kTraced>
+  void run_once();
+  template <bool kTraced>
   void dispatch_ready(const ReadyEvent& event);
   void run_tasks();
   std::chrono::milliseconds wait_timeout();
