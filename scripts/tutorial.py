@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -57,12 +58,29 @@ class Program:
         self.out = b""
         self.port = None
 
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self.reader.start()
+
+    def _read_stdout(self):
+        for line in self.proc.stdout:  # ends at the program's exit
+            with self.lock:
+                self.out += line
+
+    def stdout(self):
+        with self.lock:
+            return self.out.decode(errors="replace")
+
+    def wait_stdout(self, pattern, count=1):
+        rx = re.compile(pattern, re.M)
+        wait_until(lambda: len(rx.findall(self.stdout())) >= count,
+                   f"{count} x {pattern!r} on {self.shown}'s stdout")
+
     def read_listening(self):
-        line = self.proc.stdout.readline()  # bounded: the program exits or prints it
-        m = re.match(rb"listening on \S+:(\d+)\n$", line)
+        self.wait_stdout(r"^listening on ")
+        m = re.match(r"listening on \S+:(\d+)\n", self.stdout())
         if not m:
-            raise SessionError(f"{self.shown}: no listening line, got {line!r}")
-        self.out += line
+            raise SessionError(f"{self.shown}: the first line is not 'listening on'")
         self.port = int(m.group(1))
         return self.port
 
@@ -77,20 +95,21 @@ class Program:
                    f"{count} x {pattern!r} in {self.shown}'s trace")
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
+        if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            rest, _ = self.proc.communicate(timeout=TIMEOUT)
+            self.proc.wait(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise SessionError(f"{self.shown} did not stop")
-        self.out += rest
+        self.reader.join(TIMEOUT)
         if self.proc.returncode != 0:
             raise SessionError(f"{self.shown} exited with {self.proc.returncode}")
 
-    def render(self):
-        """The command as the reader types it, then what the program printed."""
-        text = f"$ {self.shown}\n" + self.out.decode(errors="replace") + self.trace()
+    def render(self, trace=None):
+        """The command as the reader types it, then what the program printed on stdout,
+        then its trace (or `trace`, a part of it)."""
+        text = f"$ {self.shown}\n" + self.stdout() + (self.trace() if trace is None else trace)
         if self.port:
             text = text.replace(f"{HOST}:{self.port}", f"{HOST}:{SHOWN_PORT}")
         return text
@@ -124,24 +143,239 @@ def recv_to_eof(s, limit=1 << 20):
 
 # --- the sessions, in the tutorial's order --------------------------------------------
 
-def reactor_echo(bin_dir):
-    """`reactor echo --trace`, one client sends a line, reads it back, closes."""
-    server = Program([bin_dir / "reactor", "echo", "--port", "0", "--trace"],
-                     f"build/bin/reactor echo --port {SHOWN_PORT} --trace")
-    port = server.read_listening()
-    c = connect(port)
-    server.wait_trace(r"^trace 0 watch fd=\d+ interest=R$", 3)  # signalfd, listener, client
-    c.sendall(b"hello\n")
-    assert recv_exactly(c, 6) == b"hello\n"
-    server.wait_trace(r"^trace 0 write ")
+def expect(got, want, what):
+    if got != want:
+        raise SessionError(f"{what}: got {got!r}, expected {want!r}")
+
+
+def server(bin_dir, name, *args, shown_args=""):
+    """An example server on a free port, shown as the reader starts it."""
+    program = Program([bin_dir / "examples" / name, "0", *args],
+                      f"REACTOR_TRACE=1 build/bin/examples/{name} {SHOWN_PORT}{shown_args}")
+    program.read_listening()
+    return program
+
+
+def echo_round(program, c, line):
+    c.sendall(line)
+    expect(recv_exactly(c, len(line)), line, "echo")
+
+
+def close_and_wait(program, c, closes):
     c.close()
-    server.wait_trace(r"^trace 0 close ")
-    server.stop()
-    return server.render()
+    program.wait_trace(r"^trace \d+ unwatch ", closes)
+
+
+def reactor_echo(bin_dir):
+    """`reactor echo --trace`; a client sends a line, reads it back, closes."""
+    p = Program([bin_dir / "reactor", "echo", "--port", "0", "--trace"],
+                f"build/bin/reactor echo --port {SHOWN_PORT} --trace")
+    p.read_listening()
+    c = connect(p.port)
+    p.wait_trace(r"^trace 0 watch fd=\d+ interest=R$", 3)  # signalfd, listener, client
+    echo_round(p, c, b"hello\n")
+    p.wait_trace(r"^trace 0 write ")
+    close_and_wait(p, c, 1)
+    p.stop()
+    return p.render()
+
+
+def selector_echo(bin_dir):
+    """Two clients, one after the other, each echoed and closed."""
+    p = server(bin_dir, "selector_echo")
+    p.shown = p.shown.replace("REACTOR_TRACE=1 ", "")
+    for n, line in enumerate([b"hello\n", b"world\n"], 1):
+        c = connect(p.port)
+        echo_round(p, c, line)
+        c.close()
+        p.wait_stdout(r"^closing ", n)
+    p.stop()
+    return p.render()
+
+
+def one_client(name):
+    def session(bin_dir):
+        p = server(bin_dir, name)
+        c = connect(p.port)
+        echo_round(p, c, b"hello\n")
+        close_and_wait(p, c, 1)
+        p.stop()
+        return p.render()
+    session.__doc__ = f"{name}: one client echoes a line, then closes."
+    return session
+
+
+def server_received(bin_dir):
+    """Two clients; the second one's line arrives in two pieces."""
+    p = server(bin_dir, "server_received")
+    a, b = connect(p.port), connect(p.port)
+    p.wait_stdout(r"^connected by ", 2)
+    a.sendall(b"This is the message.\n")
+    want = b"Server received This is the message.\n"
+    expect(recv_exactly(a, len(want)), want, "reply to a")
+    b.sendall(b"It will be sent ")
+    p.wait_trace(r"^trace 0 read fd=\d+ bytes=16$")
+    b.sendall(b"in parts.\n")
+    want = b"Server received It will be sent in parts.\n"
+    expect(recv_exactly(b, len(want)), want, "reply to b")
+    close_and_wait(p, a, 1)
+    close_and_wait(p, b, 2)
+    p.stop()
+    return p.render()
+
+
+def http_hello(bin_dir):
+    """One HTTP/1.0 request; the server answers and closes."""
+    p = server(bin_dir, "http_hello")
+    c = connect(p.port)
+    c.sendall(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    reply = recv_to_eof(c)
+    if not reply.endswith(b"\r\n\r\nHello, world!"):
+        raise SessionError(f"http_hello answered {reply!r}")
+    close_and_wait(p, c, 1)
+    p.stop()
+    return p.render()
+
+
+def url_echo(bin_dir):
+    """Two requests on one connection; the second asks to close."""
+    p = server(bin_dir, "url_echo")
+    c = connect(p.port)
+    for target, last in [(b"/hello/world", False), (b"/bye", True)]:
+        c.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  + (b"Connection: close\r\n" if last else b"") + b"\r\n")
+        p.wait_trace(r"^trace 0 write ", 1 + last)
+    reply = recv_to_eof(c)
+    if not reply.endswith(b"bye") or b"hello/world" not in reply:
+        raise SessionError(f"url_echo answered {reply!r}")
+    close_and_wait(p, c, 1)
+    p.stop()
+    return p.render()
+
+
+def edge_vs_level(bin_dir):
+    """The experiment's three modes, then the edge run again with its trace."""
+    out = []
+    for mode in ("level", "edge", "edge+drain"):
+        p = Program([bin_dir / "examples" / "edge_vs_level", mode],
+                    f"build/bin/examples/edge_vs_level {mode}")
+        p.stop(sig=None)
+        out.append(p.render(trace=""))
+    p = Program([bin_dir / "examples" / "edge_vs_level", "edge"],
+                "REACTOR_TRACE=1 build/bin/examples/edge_vs_level edge")
+    p.stop(sig=None)
+    return "".join(out) + p.render()
+
+
+def partial_writes(bin_dir):
+    """A client that reads nothing until the server has had to queue output, then all of it;
+    the trace is cut after the first rounds of write interest."""
+    p = server(bin_dir, "partial_writes", "1", shown_args=" 1")
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    c.settimeout(TIMEOUT)
+    c.connect((HOST, p.port))
+    p.wait_trace(r"^trace 0 interest fd=\d+ from=R to=RW$")
+    body = recv_to_eof(c, limit=(1 << 20) + 1)
+    expect(len(body), 1 << 20, "bytes received")
+    if any(body[i] != i % 251 for i in range(0, len(body), 4093)):
+        raise SessionError("partial_writes sent bytes out of order")
+    close_and_wait(p, c, 1)
+    p.stop()
+    lines = p.trace().splitlines(keepends=True)
+    first = next(i for i, l in enumerate(lines) if " to=RW" in l)
+    tail = next(i for i in range(len(lines) - 1, -1, -1) if " close " in lines[i])
+    cut = lines[:first + 4] + [f"... {tail - first - 4} more lines ...\n"] + lines[tail - 3:]
+    return p.render(trace="".join(cut))
+
+
+def chat(bin_dir):
+    """Two members; each line goes to the other."""
+    p = server(bin_dir, "chat")
+    a, b = connect(p.port), connect(p.port)
+    p.wait_trace(r"^trace 0 watch fd=\d+ interest=R$", 4)
+    a.sendall(b"ann: hi\n")
+    expect(recv_exactly(b, 8), b"ann: hi\n", "b's copy")
+    b.sendall(b"bob: hello ann\n")
+    expect(recv_exactly(a, 15), b"bob: hello ann\n", "a's copy")
+    close_and_wait(p, a, 1)
+    close_and_wait(p, b, 2)
+    p.stop()
+    return p.render()
+
+
+def timers_signals(bin_dir):
+    """Ticks every 100 ms; SIGUSR1 after the one-shot timer fired; then SIGTERM."""
+    p = Program([bin_dir / "examples" / "timers_signals", "100"],
+                "REACTOR_TRACE=1 build/bin/examples/timers_signals 100")
+    p.wait_stdout(r"^one-shot timer fired")
+    p.wait_stdout(r"^tick 3$")
+    p.proc.send_signal(signal.SIGUSR1)
+    p.wait_stdout(r"^status: ")
+    p.stop()
+    text = p.render()
+    return re.sub(r"^pid \d+:", "pid PID:", text, flags=re.M)
+
+
+def scale_threads(bin_dir):
+    """Two loops; two clients, one per loop."""
+    p = server(bin_dir, "scale_threads", "2", shown_args=" 2")
+    for n in (1, 2):
+        c = connect(p.port)
+        echo_round(p, c, b"hello\n")
+        close_and_wait(p, c, n)
+    p.stop()
+    return p.render()
+
+
+def tcp_udp_stdin(bin_dir):
+    """A TCP client, a UDP datagram, and a line typed on stdin."""
+    program = Program([bin_dir / "examples" / "tcp_udp_stdin", "0"],
+                      f"REACTOR_TRACE=1 build/bin/examples/tcp_udp_stdin {SHOWN_PORT}",
+                      stdin=subprocess.PIPE)
+    program.read_listening()
+    program.wait_stdout(r"udp", 1)
+    udp_port = int(re.findall(r":(\d+)", program.stdout().splitlines()[1])[-1])
+    c = connect(program.port)
+    echo_round(program, c, b"over tcp\n")
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(TIMEOUT)
+    u.sendto(b"over udp", (HOST, udp_port))
+    expect(u.recvfrom(100)[0], b"over udp", "udp echo")
+    program.proc.stdin.write(b"typed on stdin\n")
+    program.proc.stdin.flush()
+    expect(recv_exactly(c, 15), b"typed on stdin\n", "the stdin line")
+    close_and_wait(program, c, 1)
+    program.proc.stdin.close()
+    program.stop()
+    text = program.render()
+    return text.replace(f"{HOST}:{udp_port}", f"{HOST}:{SHOWN_PORT}")
 
 
 SESSIONS = {
     "reactor-echo": reactor_echo,
+    "selector-echo": selector_echo,
+    "callback-loop": one_client("callback_loop"),
+    "echo-server": one_client("echo_server"),
+    "server-received": server_received,
+    "http-hello": http_hello,
+    "url-echo": url_echo,
+    "edge-vs-level": edge_vs_level,
+    "partial-writes": partial_writes,
+    "chat": chat,
+    "timers-signals": timers_signals,
+    "scale-threads": scale_threads,
+    "tcp-udp-stdin": tcp_udp_stdin,
+}
+
+# What differs between two honest runs of a session beyond normalise()'s general rules.
+SESSION_NOISE = {
+    # how much the kernel takes per write, and so how many writes there are
+    "partial-writes": [(r"(bytes|queued)=\d+", r"\1=N"), (r"\d+ more lines", "N more lines"),
+                       (r"in \d+ sends, \d+ partial, at most \d+ queued",
+                        "in N sends, N partial, at most N queued")],
+    # when the ticks fall between the signals
+    "timers-signals": [(r"^trace 0 (wait|ready|timer|dispatch|signal)[^\n]*\n", "")],
 }
 
 
@@ -150,13 +384,15 @@ SESSIONS = {
 BLOCK = re.compile(r"(<!-- session: (\S+) -->\n```text\n)(.*?)(```\n<!-- /session -->)", re.S)
 
 
-def normalise(text):
+def normalise(text, name=""):
     """What may differ between two honest runs: client ports, and when the loop woke up
     (a wait's timeout, and an idle iteration — a wait that ended with nothing ready, as the
     loop's once-a-second memory trim does — present in one run and not the other)."""
     text = re.sub(r"(127\.0\.0\.1|\[::1\]):\d+", r"\1:PORT", text)
     text = re.sub(r"timeout_ms=([1-9]\d*)", "timeout_ms=N", text)
     text = re.sub(r"^trace (\d+) wait [^\n]*\ntrace \1 ready count=0\n", "", text, flags=re.M)
+    for pattern, replacement in SESSION_NOISE.get(name, []):
+        text = re.sub(pattern, replacement, text, flags=re.M)
     return text
 
 
@@ -183,7 +419,7 @@ def main():
     stale = []
     for m in BLOCK.finditer(doc):
         name, shown = m.group(2), m.group(3)
-        if name in fresh and normalise(shown) != normalise(fresh[name]):
+        if name in fresh and normalise(shown, name) != normalise(fresh[name], name):
             stale.append(name)
             sys.stderr.write(f"--- {name}: docs/tutorial.md\n{shown}--- {name}: this run\n"
                              f"{fresh[name]}")
