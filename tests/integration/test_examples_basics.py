@@ -434,6 +434,12 @@ class UrlEchoBase:
             self.assertEqual(r.status, 405)
             ex.stop()
 
+    def test_an_absolute_form_target(self):
+        with Example(self.PROGRAM) as ex, ex.server.client() as c:
+            r = c.exchange(request("GET", "http://test/abs?q"))
+            self.assertEqual((r.status, r.body), (200, b"http://test/abs?q"))
+            ex.stop()
+
     def test_a_request_cut_anywhere(self):
         rng = make_rng(self)
         with Example(self.PROGRAM) as ex, ex.server.client() as c:
