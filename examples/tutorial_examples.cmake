@@ -2,3 +2,4 @@
 # examples/ on the public API only (plus example.h), so the same list builds here and
 # against an installed reactor (examples/standalone).
 set(REACTOR_TUTORIAL_EXAMPLES)
+list(APPEND REACTOR_TUTORIAL_EXAMPLES edge_vs_level partial_writes chat timers_signals scale_threads scale_processes tcp_udp_stdin)
