@@ -1,11 +1,11 @@
-// chat [PORT]: 50 lines; seed 2's exercise ("a simple chat server that broadcasts messages to
-// all connected clients") is in words only, no Python. Each complete line a client sends goes,
-// unchanged, to every other client: the protocol of `reactor chat` and co_chat, so the three
-// serve the same clients (names are the clients' business: "ann: hi"). A line split over
-// several reads waits in the connection's input for its newline. A client with more than 1 MiB
-// of output unsent is not reading: it is dropped, so it never stalls the room, and so is one
-// that sends 64 KiB without a newline. The naive Python broadcast, sendall() to each member,
-// stops the whole loop behind the slowest reader, and relays recv(1024) chunks as lines.
+// chat [PORT]: 58 lines; seed 2 leaves chat broadcast as an exercise, in words only, no Python.
+// Each complete line a client sends goes, unchanged, to every other client: the protocol of
+// `reactor chat` and co_chat, so the three serve the same clients (names are the clients'
+// business: "ann: hi"). A line split over several reads waits in the connection's input for
+// its newline. A client with more than 1 MiB of output unsent is not reading: it is dropped, so
+// it never stalls the room; so is one that sends 64 KiB without a newline. The naive Python
+// broadcast, the seed's sendall() to each member, halts the whole loop behind the slowest
+// reader, and relays each recv(1024) chunk as if it were a line.
 #include <reactor/net/tcp_server.h>
 
 #include <cstdio>

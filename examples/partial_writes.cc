@@ -1,7 +1,7 @@
 // partial_writes [PORT] [MIB]: 39 lines; the tutorial's Python: 40 (seed 5, lines 57-96).
-// Seed 5's EPOLLOUT step: each client gets MIB MiB (default 8), 256 KiB at a time. send() writes
-// what the kernel takes and queues the rest for writability (--trace shows `interest`); the next
-// piece waits for the flush. The Python keeps whole responses and never closes a socket.
+// Seed 5's EPOLLOUT step: each client gets MIB MiB (default 8), 256 KiB at a time; send() writes
+// what the kernel takes and queues the rest for writability (--trace: `interest`); the next piece
+// waits for that. The Python holds whole responses, spins on an early EOF, closes no socket.
 #include <reactor/net/tcp_server.h>
 
 #include "example.h"

@@ -1,4 +1,4 @@
-// scale_threads [PORT] [THREADS]: 31 lines; the tutorial's Python: 57 (seed 2's six code blocks,
+// scale_threads [PORT] [THREADS]: 35 lines; the tutorial's Python: 57 (seed 2's six code blocks,
 // lines 45-152, put together). Seed 2's scaling step, over threads: an echo server on THREADS
 // loops (default 4), one per thread; the acceptor hands connections to them in turn, and each
 // connection stays on its loop, so no lock is needed. Nothing is printed per message; SIGUSR1

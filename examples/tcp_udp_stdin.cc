@@ -1,10 +1,10 @@
-// tcp_udp_stdin [PORT]: 62 lines; seed 3 names "a service that handles both TCP and UDP" and
-// "interactive input combined with network sockets" among the uses of multiplexing, in words
-// only, no Python. One loop serves a TCP echo and a UDP echo (on PORT, or on ports of its own
-// for 0: the second line says which) and reads the terminal: each line typed on stdin goes,
-// unchanged, to every TCP client. End of input (Ctrl-D) stops only the reading of stdin. The
-// naive Python, sys.stdin.readline() in the loop, blocks every client until a whole line is
-// typed; this reads what is there, one read() per wake-up, and keeps a partial line for later.
+// tcp_udp_stdin [PORT]: 69 lines; seed 3 lists TCP plus UDP in one service, and the terminal
+// beside sockets, among the uses of multiplexing, in words only, no Python. One loop serves a
+// TCP echo and a UDP echo (both on PORT; for 0 each gets its own, and the second line says which
+// UDP got) and reads stdin: each line typed goes, unchanged, to every TCP client. End of input
+// (Ctrl-D) ends only the reading of stdin. A naive Python calls sys.stdin.readline() when stdin
+// is readable: every client waits until a newline comes, and lines it read ahead into its
+// buffer wait there unseen by select(). This reads what is there, once per wake-up.
 #include <reactor/net/tcp_server.h>
 #include <reactor/net/udp_socket.h>
 #include <unistd.h>
@@ -30,7 +30,7 @@ struct Terminal final : Handler {
     char buf[4096];
     ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
     if (n < 0 && errno == EAGAIN) return;  // someone made it non-blocking; wait for more
-    if (n <= 0) {                          // end of input, or an error: stop reading it, serve on
+    if (n <= 0) {  // end of input (or an error): stop reading stdin, serve on
       loop.unwatch(STDIN_FILENO);
       std::printf("stdin closed; still serving\n");
       return;
