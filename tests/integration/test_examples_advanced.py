@@ -17,10 +17,11 @@ import tempfile
 import termios
 import unittest
 
-from harness import (HOST, IO_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT, Deadline, Server,
-                     assert_echoed, connect, echo_many, kernel_share, make_rng,
-                     peer_socket_queues, random_payloads, read_pipe_until, recv_exactly,
-                     recv_to_eof, recv_until, run_cli, wait_for, wait_server_read_all)
+from harness import (_SANITIZER_MARKERS, HOST, IO_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT,
+                     Deadline, Server, assert_echoed, connect, echo_many, kernel_share,
+                     make_rng, peer_socket_queues, random_payloads, read_pipe_until,
+                     recv_exactly, recv_to_eof, recv_until, run_cli, wait_for,
+                     wait_server_read_all)
 from test_chat import assert_next, join
 
 TRACE = {"REACTOR_TRACE": "1"}
@@ -94,18 +95,17 @@ class Example(Server):
             raise AssertionError(f"{self.argv}: unexpected output {self.pending!r}")
         return code
 
-    def assert_clean_exit(self, test, rest=b""):
+    def assert_clean_exit(self, test):
         """After the program was told to stop and its output read: exit code 0, nothing
-        more on stdout than `rest`, no sanitizer report."""
+        more on stdout, no sanitizer report."""
         code, more = self.wait_exit()
-        test.assertEqual(self.pending + more, rest)
+        test.assertEqual(self.pending + more, b"")
         test.assertEqual(code, 0, self.stderr_text()[-4000:])
         test.assertIsNone(self.sanitizer_report())
 
 
 def assert_no_sanitizer_report(test, stderr):
-    for marker in ("ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "runtime error:",
-                   "ERROR: LeakSanitizer"):
+    for marker in _SANITIZER_MARKERS:
         test.assertNotIn(marker, stderr)
 
 
@@ -179,7 +179,7 @@ class PartialWrites(unittest.TestCase):
         with Example("partial_writes", str(mib)) as srv:
             slow = connect(srv.address, rcvbuf=4096)
             # The server is on the slow client: it wrote more than the client's window takes.
-            wait_for(lambda: server_owes(slow), IO_TIMEOUT, "the server to write to the slow client")
+            wait_for(lambda: server_owes(slow), IO_TIMEOUT, "the server to write to it")
             fast = connect(srv.address)
             got = recv_to_eof(fast, Deadline(IO_TIMEOUT))
             self.assertEqual(len(got), size)
@@ -303,6 +303,18 @@ class Chat(unittest.TestCase):
             assert_next(self, reader, b"after\n", "the reader")
             self.srv.stop()
 
+    def test_traced_relay_is_the_same(self):
+        with Example("chat", env=TRACE) as srv:
+            a, b = join(srv.address, 2)
+            with a, b:
+                a.sendall(b"ann: traced\n")
+                assert_next(self, b, b"ann: traced\n", "b")
+            srv.stop()
+            trace = srv.stderr_text()
+            self.assertRegex(trace, r"trace 0 read fd=\d+ bytes=12\n")
+            self.assertRegex(trace, r"trace 0 write fd=\d+ bytes=12 queued=0\n")
+        self.srv.stop()
+
     def test_line_without_end_drops_its_sender(self):
         a, b = join(self.srv.address, 2)
         with a, b:
@@ -403,7 +415,7 @@ class Scale(unittest.TestCase):
         assert_echoed(self, payloads, echo_many(srv.address, payloads, rng))
 
     def test_threads_spread_connections_over_every_loop(self):
-        with Example("scale_threads", "4") as srv:
+        with Example("scale_threads", "4", env=TRACE) as srv:
             self.serve_many(srv)
             srv.proc.send_signal(signal.SIGUSR1)
             counts = [int(srv.line_matching(rf"loop {i}: (\d+) connections", limit=1).group(1))
@@ -411,6 +423,11 @@ class Scale(unittest.TestCase):
             self.assertEqual(sum(counts), CLIENTS, counts)
             self.assertLessEqual(max(counts) - min(counts), 1, counts)  # in turn
             srv.stop()
+            # Traced: loop 0 accepts; loops 1 to 4, one per thread, read and write.
+            trace = srv.stderr_text()
+            self.assertRegex(trace, r"trace 0 accept fd=")
+            for loop in range(1, 5):
+                self.assertRegex(trace, rf"trace {loop} read fd=\d+ bytes=[1-9]")
 
     def test_processes_share_one_port(self):
         with Example("scale_processes", "4") as srv:
