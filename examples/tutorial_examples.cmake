@@ -4,3 +4,5 @@
 set(REACTOR_TUTORIAL_EXAMPLES)
 list(APPEND REACTOR_TUTORIAL_EXAMPLES selector_echo callback_loop echo_server server_received
      http_hello url_echo co_url_echo)
+list(APPEND REACTOR_TUTORIAL_EXAMPLES edge_vs_level partial_writes chat timers_signals
+     scale_threads scale_processes tcp_udp_stdin)
