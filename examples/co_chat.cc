@@ -1,5 +1,6 @@
 // co_chat: `reactor chat` written with coroutines. Each complete line a client sends goes,
 // unchanged, to every other client. One loop: the room is the whole job, so no locks.
+// Tutorial step 9, the other way: 69 lines; seed 2 gives this exercise in words, no Python.
 #include <reactor/co/server.h>
 #include <reactor/core/error.h>
 

@@ -1,4 +1,5 @@
 // co_echo: `reactor echo` written with coroutines. Every byte a client sends comes back.
+// Tutorial step 3, the other way: 24 lines; the tutorial's Python: 65 (seed 1).
 #include <reactor/co/server.h>
 
 #include "support/server_main.h"

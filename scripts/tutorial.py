@@ -13,6 +13,8 @@ Port numbers and timings differ between runs, so --check compares the two after
 normalising them (see normalise()); everything else must match line for line.
 """
 import argparse
+import difflib
+import fcntl
 import os
 import re
 import signal
@@ -51,7 +53,11 @@ class Program:
 
     def __init__(self, argv, shown, stdin=subprocess.DEVNULL):
         self.argv, self.shown = [str(a) for a in argv], shown
+        # O_APPEND: the program shares the file's offset, and trace() seeks it to 0 while
+        # the program may be writing; each write must still land at the end.
         self.err = tempfile.TemporaryFile()
+        fcntl.fcntl(self.err.fileno(), fcntl.F_SETFL,
+                    fcntl.fcntl(self.err.fileno(), fcntl.F_GETFL) | os.O_APPEND)
         env = dict(os.environ, REACTOR_TRACE="1")
         self.proc = subprocess.Popen(self.argv, stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=self.err, env=env)
@@ -132,12 +138,13 @@ def recv_exactly(s, n):
 
 
 def recv_to_eof(s, limit=1 << 20):
-    data = b""
-    while len(data) < limit:
+    chunks, size = [], 0
+    while size < limit:
         chunk = s.recv(65536)
         if not chunk:
-            return data
-        data += chunk
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
     raise SessionError("no end of stream")
 
 
@@ -268,31 +275,34 @@ def edge_vs_level(bin_dir):
 
 
 def partial_writes(bin_dir):
-    """A client that reads nothing until the server has had to queue output, then all of it;
-    the trace is cut after the first rounds of write interest."""
-    p = server(bin_dir, "partial_writes", "1", shown_args=" 1")
+    """A client that reads nothing until the server has had to queue output, then all of its
+    8 MiB; the trace is cut after the first round of write interest."""
+    p = server(bin_dir, "partial_writes")
     c = socket.socket()
     c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
     c.settimeout(TIMEOUT)
     c.connect((HOST, p.port))
     p.wait_trace(r"^trace 0 interest fd=\d+ from=R to=RW$")
-    body = recv_to_eof(c, limit=(1 << 20) + 1)
-    expect(len(body), 1 << 20, "bytes received")
+    body = recv_to_eof(c, limit=(8 << 20) + 1)
+    expect(len(body), 8 << 20, "bytes received")
     if any(body[i] != i % 251 for i in range(0, len(body), 4093)):
         raise SessionError("partial_writes sent bytes out of order")
     close_and_wait(p, c, 1)
     p.stop()
     lines = p.trace().splitlines(keepends=True)
     first = next(i for i, l in enumerate(lines) if " to=RW" in l)
-    tail = next(i for i in range(len(lines) - 1, -1, -1) if " close " in lines[i])
-    cut = lines[:first + 4] + [f"... {tail - first - 4} more lines ...\n"] + lines[tail - 3:]
+    # Up to the first write interest: after it, how the client's reads and the server's
+    # writes interleave differs from run to run.
+    cut = lines[:first + 1] + [f"... {len(lines) - first - 1} more lines ...\n"]
     return p.render(trace="".join(cut))
 
 
 def chat(bin_dir):
     """Two members; each line goes to the other."""
     p = server(bin_dir, "chat")
-    a, b = connect(p.port), connect(p.port)
+    a = connect(p.port)
+    p.wait_trace(r"^trace 0 watch fd=\d+ interest=R$", 3)
+    b = connect(p.port)
     p.wait_trace(r"^trace 0 watch fd=\d+ interest=R$", 4)
     a.sendall(b"ann: hi\n")
     expect(recv_exactly(b, 8), b"ann: hi\n", "b's copy")
@@ -318,14 +328,17 @@ def timers_signals(bin_dir):
 
 
 def scale_threads(bin_dir):
-    """Two loops; two clients, one per loop."""
+    """Two loops; two clients, one per loop. Shown up to the second client's close: how
+    three threads interleave their last lines while stopping differs from run to run."""
     p = server(bin_dir, "scale_threads", "2", shown_args=" 2")
     for n in (1, 2):
         c = connect(p.port)
         echo_round(p, c, b"hello\n")
         close_and_wait(p, c, n)
+        p.wait_trace(r"^trace 0 accept ", n)  # loop 0 writes its batch on its own time
+    trace = p.trace()
     p.stop()
-    return p.render()
+    return p.render(trace=trace)
 
 
 def tcp_udp_stdin(bin_dir):
@@ -347,6 +360,7 @@ def tcp_udp_stdin(bin_dir):
     expect(recv_exactly(c, 15), b"typed on stdin\n", "the stdin line")
     close_and_wait(program, c, 1)
     program.proc.stdin.close()
+    program.wait_trace(r"^trace 0 unwatch fd=0$")
     program.stop()
     text = program.render()
     return text.replace(f"{HOST}:{udp_port}", f"{HOST}:{SHOWN_PORT}")
@@ -376,11 +390,59 @@ SESSION_NOISE = {
                         "in N sends, N partial, at most N queued")],
     # when the ticks fall between the signals
     "timers-signals": [(r"^trace 0 (wait|ready|timer|dispatch|signal)[^\n]*\n", "")],
+    # whether a loop still had a task to run when it went to wait
+    "scale-threads": [(r"timeout_ms=-?\d+", "timeout_ms=N")],
 }
+
+
+def by_loop(text):
+    """Loops on different threads write their batches in whichever order they run: keep
+    each loop's own lines in order, but put the loops one after the other."""
+    lines = text.splitlines(keepends=True)
+    rest = [l for l in lines if not l.startswith("trace ")]
+    traced = sorted((l for l in lines if l.startswith("trace ")), key=lambda l: int(l.split()[1]))
+    return "".join(rest + traced)
+
+
+SESSION_NORMALISERS = {"scale-threads": by_loop}
+
+
+# --- the examples' lengths ---------------------------------------------------------------
+
+# The step of each example, in the tutorial's order, for the table of lengths.
+STEPS = [("1", "selector_echo"), ("2", "callback_loop"), ("3", "echo_server"), ("3", "co_echo"),
+         ("4", "server_received"), ("5", "http_hello"), ("6", "url_echo"), ("6", "co_url_echo"),
+         ("7", "edge_vs_level"), ("8", "partial_writes"), ("9", "chat"), ("9", "co_chat"),
+         ("10", "timers_signals"), ("11", "scale_threads"), ("11", "scale_processes"),
+         ("12", "tcp_udp_stdin")]
+COUNT = re.compile(r"(\d+) lines;.*?(?:Python: (\d+)(?: \(([^)]*)\))?|(no Python))", re.S)
+
+
+def line_counts():
+    """The table of lengths, from each example's header comment, which must tell the truth
+    about its own file."""
+    rows = ["| step | example | lines | the tutorial's Python |", "| --- | --- | --- | --- |"]
+    for step, name in STEPS:
+        text = (ROOT / "examples" / f"{name}.cc").read_text()
+        lines = text.count("\n")
+        m = COUNT.search(text[:text.find("#include")])
+        if not m:
+            rows.append(f"| {step} | [{name}](../examples/{name}.cc) | {lines} | – |")
+            continue
+        if int(m.group(1)) != lines:
+            raise SessionError(f"examples/{name}.cc says {m.group(1)} lines but has {lines}")
+        python = "none: an exercise in words only" if m.group(4) else (
+            m.group(2) + (f" ({m.group(3)})" if m.group(3) else ""))
+        if m.group(2) and lines >= int(m.group(2)):
+            raise SessionError(f"examples/{name}.cc ({lines} lines) is not shorter than "
+                               f"the Python it replaces ({m.group(2)})")
+        rows.append(f"| {step} | [{name}](../examples/{name}.cc) | {lines} | {python} |")
+    return "\n".join(rows) + "\n"
 
 
 # --- the document -----------------------------------------------------------------------
 
+COUNTS = re.compile(r"(<!-- counts -->\n)(.*?)(<!-- /counts -->)", re.S)
 BLOCK = re.compile(r"(<!-- session: (\S+) -->\n```text\n)(.*?)(```\n<!-- /session -->)", re.S)
 
 
@@ -393,7 +455,7 @@ def normalise(text, name=""):
     text = re.sub(r"^trace (\d+) wait [^\n]*\ntrace \1 ready count=0\n", "", text, flags=re.M)
     for pattern, replacement in SESSION_NOISE.get(name, []):
         text = re.sub(pattern, replacement, text, flags=re.M)
-    return text
+    return SESSION_NORMALISERS.get(name, lambda t: t)(text)
 
 
 def main():
@@ -406,23 +468,32 @@ def main():
     args = ap.parse_args()
     bin_dir = args.bin.resolve()
     doc = DOC.read_text()
+    counts = line_counts()
+    doc_counts = COUNTS.search(doc)
+    if not doc_counts:
+        sys.exit("tutorial.md has no <!-- counts --> block")
     found = {m.group(2) for m in BLOCK.finditer(doc)}
     if found != set(SESSIONS):
         sys.exit(f"tutorial.md's sessions {sorted(found)} != the script's {sorted(SESSIONS)}")
     fresh = {name: run(bin_dir) for name, run in SESSIONS.items()
              if not args.only or name == args.only}
     if args.write:
-        DOC.write_text(BLOCK.sub(lambda m: m.group(1) + fresh.get(m.group(2), m.group(3))
-                                 + m.group(4), doc))
+        doc = BLOCK.sub(lambda m: m.group(1) + fresh.get(m.group(2), m.group(3)) + m.group(4),
+                        doc)
+        DOC.write_text(COUNTS.sub(lambda m: m.group(1) + counts + m.group(3), doc))
         print(f"tutorial: rewrote {len(fresh)} session(s) in {DOC.relative_to(ROOT)}")
         return 0
-    stale = []
+    stale = [] if doc_counts.group(2) == counts else ["the table of lengths"]
     for m in BLOCK.finditer(doc):
         name, shown = m.group(2), m.group(3)
-        if name in fresh and normalise(shown, name) != normalise(fresh[name], name):
+        if name not in fresh:
+            continue
+        before, after = normalise(shown, name), normalise(fresh[name], name)
+        if before != after:
             stale.append(name)
-            sys.stderr.write(f"--- {name}: docs/tutorial.md\n{shown}--- {name}: this run\n"
-                             f"{fresh[name]}")
+            sys.stderr.writelines(difflib.unified_diff(
+                before.splitlines(True), after.splitlines(True),
+                f"{name} in docs/tutorial.md (normalised)", f"{name}, this run (normalised)"))
     if stale:
         sys.stderr.write(f"tutorial: stale sessions: {', '.join(stale)}; rerun "
                          "scripts/tutorial.py --write and review the diff\n")

@@ -62,6 +62,15 @@ def server_command(subcommand):
     return [reactor_bin(), subcommand]
 
 
+def output_file():
+    """A temporary file for a child's stderr that the test may read while the child runs.
+    The child shares the file's offset: without O_APPEND, a read (seek to 0, read) racing
+    with its write would have that write land at the start, over earlier output."""
+    f = tempfile.TemporaryFile()
+    fcntl.fcntl(f.fileno(), fcntl.F_SETFL, fcntl.fcntl(f.fileno(), fcntl.F_GETFL) | os.O_APPEND)
+    return f
+
+
 def make_rng(test):
     """A seeded RNG; the seed is in the test's output so a failure can be replayed."""
     seed = int(os.environ.get("REACTOR_TEST_SEED", "0")) or random.randrange(1, 2**31)
@@ -165,7 +174,7 @@ class Server:
         return (self.host, self.port)
 
     def start(self, timeout=START_TIMEOUT):
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = output_file()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._stderr,
                                      preexec_fn=self.preexec_fn, env=self.env)

@@ -6,14 +6,14 @@ import tempfile
 import unittest
 
 from harness import (HOST, IO_TIMEOUT, STOP_TIMEOUT, Deadline, Server, free_port, make_rng,
-                     reactor_bin, read_pipe_until, run_cli)
+                     output_file, reactor_bin, read_pipe_until, run_cli)
 
 
 class Client:
     """A running `reactor client`, pipes on all three streams (stderr to a file)."""
 
     def __init__(self, port, stdin=subprocess.PIPE):
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = output_file()
         self.proc = subprocess.Popen([reactor_bin(), "client", HOST, str(port)],
                                      stdin=stdin, stdout=subprocess.PIPE, stderr=self._stderr)
 
