@@ -1,13 +1,13 @@
 #include "reactor/core/event_loop.h"
 
+#include <cstdlib>
+
 #include "core/check.h"
 #include "core/idle_trim.h"
 #include "core/signal_source.h"
 #include "core/timer_queue.h"
 #include "core/tracer.h"
 #include "core/wakeup.h"
-
-#include <cstdlib>
 
 namespace reactor {
 namespace {
@@ -158,7 +158,9 @@ void EventLoop::dispatch_ready(const ReadyEvent& event) {
   const Registration& r = registrations_[fd];
   if (r.generation != token_generation(event.token)) return;
   events_.store(events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (tracer_) [[unlikely]]
+  // The wake-up is the loop's plumbing, untraced like its watch: the tasks it brings show
+  // as task lines.
+  if (tracer_ && r.handler != wakeup_.get()) [[unlikely]]
     tracer_->line("dispatch", {{"fd", fd}, {"events", detail::events_letters(event.events)}});
   r.handler->handle_events(event.events);
 }
