@@ -31,6 +31,12 @@ thread_local Buffer t_scratch;
 // Second readv target when the connection already has input buffered.
 thread_local char t_spill[kReadChunk];
 
+// Out of line: the paths that write keep only the tracer's branch.
+[[gnu::cold, gnu::noinline]] void trace_write(reactor::detail::Tracer& t, int fd, size_t bytes,
+                                              size_t queued) {
+  t.line("write", {{"fd", fd}, {"bytes", bytes}, {"queued", queued}});
+}
+
 }  // namespace
 
 // With make_shared's 16-byte control block this is a 72-byte request, an 80-byte heap chunk;
@@ -231,18 +237,16 @@ void TcpConnection::handle_peer_eof() {
     group_->bytes_written.add(written);
     if (written == n) {
       if (auto* t = tracer(loop())) [[unlikely]]
-        trace_write(*t, written);
+        trace_write(*t, fd_.get(), written, 0);
       if (group_->callbacks.on_write_complete) post_write_complete();
       return;
     }
   }
-  queue_output(data + written, n - written);
+  // Traced before queue_output(): the write comes first, then what it causes (the write
+  // interest, a high-water callback).
   if (auto* t = tracer(loop())) [[unlikely]]
-    trace_write(*t, written);
-}
-
-void TcpConnection::trace_write(reactor::detail::Tracer& t, size_t written) const {
-  t.line("write", {{"fd", fd_.get()}, {"bytes", written}, {"queued", queued()}});
+    trace_write(*t, fd_.get(), written, queued() + (n - written));
+  queue_output(data + written, n - written);
 }
 
 void TcpConnection::send(std::string_view bytes) {
@@ -294,7 +298,7 @@ void TcpConnection::handle_write() {
   out.consume(static_cast<size_t>(w));
   group_->bytes_written.add(static_cast<size_t>(w));
   if (auto* t = tracer(loop())) [[unlikely]]
-    trace_write(*t, static_cast<size_t>(w));
+    trace_write(*t, fd_.get(), static_cast<size_t>(w), out.size());
   const ConnectionCallbacks& cb = group_->callbacks;
   if (high_water_ && out.size() <= group_->options.low_water_mark) {
     high_water_ = false;
@@ -412,11 +416,16 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
 
 std::string_view to_string(CloseReason reason) {
   switch (reason) {
-    case CloseReason::peer: return "peer";
-    case CloseReason::local: return "local";
-    case CloseReason::aborted: return "aborted";
-    case CloseReason::error: return "error";
-    case CloseReason::timeout: return "timeout";
+    case CloseReason::peer:
+      return "peer";
+    case CloseReason::local:
+      return "local";
+    case CloseReason::aborted:
+      return "aborted";
+    case CloseReason::error:
+      return "error";
+    case CloseReason::timeout:
+      return "timeout";
   }
   return "?";
 }

@@ -15,10 +15,6 @@
 #include "reactor/net/buffer.h"
 #include "reactor/net/inet_address.h"
 
-namespace reactor::detail {
-class Tracer;
-}
-
 namespace reactor::net {
 
 class TcpConnection;
@@ -169,7 +165,6 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void handle_peer_eof();
   // Inline too: defined and used only in tcp_connection.cc, where send() takes it in.
   inline void write_or_queue(const char* data, size_t n);
-  void trace_write(reactor::detail::Tracer& t, size_t written) const;
   // Out of line on purpose: the paths of send() and write_or_queue() that build a posted
   // task or touch the output buffer would otherwise give every message their stack frame
   // and register saves.
