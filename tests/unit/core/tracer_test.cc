@@ -323,18 +323,19 @@ TEST_P(TracerTest, TimerLinesNameTheTimerAndComeBeforeItsCallback) {
   RecordingHandler h;
   ASSERT_FALSE(loop_->watch(a.get(), io::kReadable, h));
   int ticks = 0;
-  TimerId every;
-  every = loop_->run_every(1ms, [&] {
-    if (++ticks == 3) loop_->cancel(every);
-  });
+  TimerId every, once;
   TimerId cancelled = loop_->run_after(2ms, [] { ADD_FAILURE() << "cancelled timer ran"; });
   loop_->cancel(cancelled);
-  TimerId once = loop_->run_after(10ms, [&] {
-    loop_->set_interest(a.get(), io::kReadable | io::kWritable);  // traced after the timer
-    loop_->stop();
+  every = loop_->run_every(1ms, [&] {
+    if (++ticks < 3) return;
+    once = loop_->run_after(1ms, [&] {
+      loop_->set_interest(a.get(), io::kReadable | io::kWritable);  // traced after the timer
+      loop_->stop();
+    });
+    loop_->cancel(every);
   });
-  ASSERT_NE(every.slot, once.slot);
   ASSERT_TRUE(run_until_stopped(*loop_));
+  ASSERT_NE(every.slot, once.slot);
 
   std::vector<std::string> got = steps(capture_.lines());
   got.erase(got.begin());  // the watch
@@ -354,7 +355,6 @@ TEST_P(TracerTest, TimerLinesNameTheTimerAndComeBeforeItsCallback) {
 TEST_P(TracerTest, TaskLinesOnePerTaskBeforeIt) {
   auto [a, b] = socket_pair();
   RecordingHandler h;
-  std::vector<std::string> order;
   for (int i = 0; i < 3; ++i)
     loop_->post([&, i] {
       // What the task does is traced after its task line.
