@@ -171,13 +171,29 @@ TEST(TraceGrammar, TheParserRejectsWhatTheGrammarForbids) {
   EXPECT_FALSE(test::trace_line_error("trace 0 watch fd=3 interest=RW", l));
   EXPECT_FALSE(test::trace_line_error("trace 12 request fd=9 method=GET target=/a?b=c", l));
   EXPECT_FALSE(test::trace_line_error("trace 0 task", l));
-  for (const char* bad :
-       {"trace 0 watch fd=3", "trace 0 watch interest=R fd=3", "trace 0 watch fd=3 interest=WR",
-        "trace x wait timeout_ms=1", "trace 0 wait timeout_ms=-2",
-        "trace 0 dispatch fd=3 events=WR",
-        "trace 0 dispatch fd=3 events=", "trace 0 close fd=3 reason=bye",
-        "trace 0 accept fd=3 peer=localhost", "trace 0 frobnicate", "trace 0 read fd=3 bytes=-1",
-        "trace 0 task extra=1", "trace 0  task", "tracer 0 task", "trace 0 read fd=03 bytes=1"})
+  EXPECT_FALSE(test::trace_line_error("trace 0 accept fd=3 peer=127.0.0.1:80", l));
+  EXPECT_FALSE(test::trace_line_error("trace 0 dispatch fd=3 events=RWHE", l));
+  EXPECT_FALSE(test::trace_line_error("trace 0 wait timeout_ms=-1", l));
+  for (const char* bad : {"trace 0 watch fd=3",
+                          "trace 0 watch interest=R fd=3",
+                          "trace 0 watch fd=3 interest=WR",
+                          "trace x wait timeout_ms=1",
+                          "trace 0 wait timeout_ms=-2",
+                          "trace 0 dispatch fd=3 events=WR",
+                          "trace 0 dispatch fd=3 events=",
+                          "trace 0 close fd=3 reason=bye",
+                          "trace 0 accept fd=3 peer=localhost",
+                          "trace 0 frobnicate",
+                          "trace 0 read fd=3 bytes=-1",
+                          "trace 0 task extra=1",
+                          "trace 0  task",
+                          "tracer 0 task",
+                          "trace 0 read fd=03 bytes=1",
+                          "trace 0 accept fd=3 peer=1.2.3.4:0",
+                          "trace 0 accept fd=3 peer=1.2.3:80",
+                          "trace 0 accept fd=3 peer=1.2.3.4.5:80",
+                          "trace 0 accept fd=3 peer=:80",
+                          "trace 0 request fd=3 method=GET target=/\x01"})
     EXPECT_TRUE(test::trace_line_error(bad, l)) << "accepted: " << bad;
 }
 
