@@ -1,13 +1,13 @@
 #include "reactor/core/event_loop.h"
 
+#include <cstdlib>
+
 #include "core/check.h"
 #include "core/idle_trim.h"
 #include "core/signal_source.h"
 #include "core/timer_queue.h"
 #include "core/tracer.h"
 #include "core/wakeup.h"
-
-#include <cstdlib>
 
 namespace reactor {
 namespace {
@@ -172,7 +172,10 @@ void EventLoop::dispatch_ready(const ReadyEvent& event) {
   if (r.generation != token_generation(event.token)) return;
   events_.store(events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if constexpr (kTraced) {
-    if (auto* t = detail::tracer(*this))
+    // The wake-up is the loop's plumbing, untraced like its watch: the tasks it brings
+    // show as task lines.
+    auto* t = detail::tracer(*this);
+    if (t && r.handler != wakeup_.get())
       t->line("dispatch", {{"fd", fd}, {"events", detail::events_letters(event.events)}});
   }
   r.handler->handle_events(event.events);

@@ -231,23 +231,25 @@ void TcpConnection::handle_peer_eof() {
     group_->bytes_written.add(written);
     if (written == n) {
       if (tracer(loop())) [[unlikely]]
-        trace_write(written);
+        trace_write(written, 0);
       if (group_->callbacks.on_write_complete) post_write_complete();
       return;
     }
   }
-  queue_output(data + written, n - written);
+  // Traced before queue_output(): the write comes first, then what it causes (the write
+  // interest, a high-water callback).
   if (tracer(loop())) [[unlikely]]
-    trace_write(written);
+    trace_write(written, queued() + (n - written));
+  queue_output(data + written, n - written);
 }
 
 // Out of line and cold, so that the hooks on the per-message path are a load and a branch.
 void TcpConnection::trace_read(size_t bytes) const {
   if (auto* t = tracer(loop())) t->line("read", {{"fd", fd_.get()}, {"bytes", bytes}});
 }
-void TcpConnection::trace_write(size_t written) const {
+void TcpConnection::trace_write(size_t written, size_t left) const {
   if (auto* t = tracer(loop()))
-    t->line("write", {{"fd", fd_.get()}, {"bytes", written}, {"queued", queued()}});
+    t->line("write", {{"fd", fd_.get()}, {"bytes", written}, {"queued", left}});
 }
 
 void TcpConnection::send(std::string_view bytes) {
@@ -299,7 +301,7 @@ void TcpConnection::handle_write() {
   out.consume(static_cast<size_t>(w));
   group_->bytes_written.add(static_cast<size_t>(w));
   if (tracer(loop())) [[unlikely]]
-    trace_write(static_cast<size_t>(w));
+    trace_write(static_cast<size_t>(w), out.size());
   const ConnectionCallbacks& cb = group_->callbacks;
   if (high_water_ && out.size() <= group_->options.low_water_mark) {
     high_water_ = false;
@@ -417,11 +419,16 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
 
 std::string_view to_string(CloseReason reason) {
   switch (reason) {
-    case CloseReason::peer: return "peer";
-    case CloseReason::local: return "local";
-    case CloseReason::aborted: return "aborted";
-    case CloseReason::error: return "error";
-    case CloseReason::timeout: return "timeout";
+    case CloseReason::peer:
+      return "peer";
+    case CloseReason::local:
+      return "local";
+    case CloseReason::aborted:
+      return "aborted";
+    case CloseReason::error:
+      return "error";
+    case CloseReason::timeout:
+      return "timeout";
   }
   return "?";
 }

@@ -111,10 +111,19 @@ def wait_for(predicate, timeout, what, interval=0.01):
 
 def run_cli(args, timeout=STOP_TIMEOUT, program=None, **kwargs):
     """Runs `reactor ARGS` (or `PROGRAM ARGS`, PROGRAM a list) to completion; returns
-    CompletedProcess with bytes output."""
-    return subprocess.run([*(program or [reactor_bin()]), *args], stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout, **kwargs)
+    CompletedProcess with bytes output. Its stderr holds no trace lines (untraced), so the
+    suites that check messages pass unchanged when run with REACTOR_TRACE=1."""
+    result = subprocess.run([*(program or [reactor_bin()]), *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=timeout, **kwargs)
+    result.stderr = untraced(result.stderr)
+    return result
+
+
+def untraced(stderr):
+    """`stderr` (bytes) without trace mode's lines (`trace LOOP EVENT ...`)."""
+    return b"".join(line for line in stderr.splitlines(keepends=True)
+                    if not line.startswith(b"trace "))
 
 
 def read_pipe_until(pipe, done, deadline, limit=1 << 26):
@@ -801,3 +810,90 @@ class Client:
             return False
         finally:
             self.sock.settimeout(self.timeout)
+
+
+# --- trace mode ------------------------------------------------------------------------
+
+# Each event's keys, in the order a line must give them, and the pattern of each value
+# (docs/trace.md). parse_trace() holds every line to this.
+_COUNT = r"0|[1-9][0-9]*"
+_TRACE_VALUES = {
+    "count": _COUNT, "signed": r"-1|" + _COUNT, "interest": r"R|W|RW|-",
+    "events": r"-|(?=.)R?W?H?E?", "reason": r"peer|local|aborted|error|timeout",
+    "peer": r"[0-9]{1,3}(\.[0-9]{1,3}){3}:[1-9][0-9]*", "word": r"[!-~]+",
+}
+TRACE_EVENTS = {
+    "wait": (("timeout_ms", "signed"),),
+    "ready": (("count", "count"),),
+    "watch": (("fd", "count"), ("interest", "interest")),
+    "interest": (("fd", "count"), ("from", "interest"), ("to", "interest")),
+    "unwatch": (("fd", "count"),),
+    "dispatch": (("fd", "count"), ("events", "events")),
+    "accept": (("fd", "count"), ("peer", "peer")),
+    "read": (("fd", "count"), ("bytes", "count")),
+    "write": (("fd", "count"), ("bytes", "count"), ("queued", "count")),
+    "close": (("fd", "count"), ("reason", "reason")),
+    "timer": (("id", "count"),),
+    "task": (),
+    "signal": (("signo", "count"),),
+    "request": (("fd", "count"), ("method", "word"), ("target", "word")),
+    "response": (("fd", "count"), ("status", "count")),
+}
+_TRACE_HEAD = re.compile(r"trace (0|[1-9][0-9]*) ([a-z]+)((?: \S+)*)\Z")
+
+
+class TraceLine:
+    """One line of trace output: `loop`, `event`, `fields` (dict of str) and `text`.
+    Integer fields read as ints through `int(name)`; `fd` directly."""
+
+    def __init__(self, loop, event, fields, text):
+        self.loop, self.event, self.fields, self.text = loop, event, fields, text
+
+    def __getitem__(self, key):
+        return self.fields[key]
+
+    def int(self, key):
+        return int(self.fields[key])
+
+    @property
+    def fd(self):
+        return int(self.fields["fd"]) if "fd" in self.fields else None
+
+    def __repr__(self):
+        return self.text
+
+
+def parse_trace_line(text):
+    """Parses one line strictly (known event, exactly its keys in order, each value in
+    its domain); raises AssertionError naming what is wrong."""
+    m = _TRACE_HEAD.match(text)
+    if not m:
+        raise AssertionError(f"not a trace line: {text!r}")
+    event = m.group(2)
+    if event not in TRACE_EVENTS:
+        raise AssertionError(f"unknown event {event!r}: {text!r}")
+    pairs = m.group(3).split()
+    keys = TRACE_EVENTS[event]
+    if len(pairs) != len(keys):
+        raise AssertionError(f"{event} wants {len(keys)} fields: {text!r}")
+    fields = {}
+    for pair, (key, kind) in zip(pairs, keys):
+        name, eq, value = pair.partition("=")
+        if name != key or not eq or not re.fullmatch(_TRACE_VALUES[kind], value):
+            raise AssertionError(f"bad {key}= field {pair!r}: {text!r}")
+        fields[key] = value
+    return TraceLine(int(m.group(1)), event, fields, text)
+
+
+def parse_trace(text, others_allowed=False):
+    """Every line of `text` (a program's stderr) parsed with parse_trace_line. Lines that
+    are not trace lines fail, unless `others_allowed` (then they are skipped: log lines).
+    Output that does not end with a newline fails: a line was cut."""
+    if text and not text.endswith("\n"):
+        raise AssertionError(f"trace output ends mid-line: {text[-200:]!r}")
+    lines = []
+    for raw in text.splitlines():
+        if others_allowed and not raw.startswith("trace "):
+            continue
+        lines.append(parse_trace_line(raw))
+    return lines

@@ -166,7 +166,7 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   // Inline too: defined and used only in tcp_connection.cc, where send() takes it in.
   inline void write_or_queue(const char* data, size_t n);
   [[gnu::cold, gnu::noinline]] void trace_read(size_t bytes) const;
-  [[gnu::cold, gnu::noinline]] void trace_write(size_t written) const;
+  [[gnu::cold, gnu::noinline]] void trace_write(size_t written, size_t left) const;
   // Out of line on purpose: the paths of send() and write_or_queue() that build a posted
   // task or touch the output buffer would otherwise give every message their stack frame
   // and register saves.
