@@ -317,8 +317,7 @@ class Example(Server):
         self._reader = threading.Thread(target=self._collect, daemon=True)
         self._reader.start()
         try:
-            self.first = self._wait(lambda: self._complete_lines(), "first line",
-                                    timeout)[0]
+            self.first = self._wait(lambda ls: ls, "first line", timeout)[0]
             if self.listening:
                 m = re.fullmatch(r"listening on (\S+):(\d+)", self.first)
                 if not m:
