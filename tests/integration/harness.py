@@ -311,7 +311,7 @@ class Example(Server):
         self._reader = None
 
     def start(self, timeout=START_TIMEOUT):
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = output_file()
         self.proc = subprocess.Popen(self.argv, stdin=self.stdin, stdout=subprocess.PIPE,
                                      stderr=self._stderr, env=self.env)
         self._reader = threading.Thread(target=self._collect, daemon=True)
