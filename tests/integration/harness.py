@@ -154,8 +154,9 @@ class Server:
     server can never block on a full pipe. `env`: variables added to the inherited ones.
     """
 
-    def __init__(self, subcommand, *args, env=None, preexec_fn=None):
-        self.argv = [*server_command(subcommand), "--port", "0", *args]
+    def __init__(self, subcommand, *args, env=None, preexec_fn=None, argv=None):
+        """`argv`, when given, is the whole command line instead (a program of its own)."""
+        self.argv = argv or [*server_command(subcommand), "--port", "0", *args]
         self.env = {**os.environ, **env} if env else None
         self.preexec_fn = preexec_fn
         self.proc = None
@@ -299,8 +300,8 @@ class Example(Server):
 
     def __init__(self, name, *args, port="0", stdin=subprocess.DEVNULL, listening=True,
                  env=None):
-        super().__init__(name, env=env)
-        self.argv = [example_path(name), *([port] if port is not None else []), *args]
+        super().__init__(name, env=env, argv=[example_path(name),
+                                              *([port] if port is not None else []), *args])
         self.stdin = stdin
         self.listening = listening
         self.first = None
