@@ -24,6 +24,7 @@ import struct
 import subprocess
 import tempfile
 import termios
+import threading
 import time
 import unittest
 
@@ -145,6 +146,13 @@ def read_pipe_until(pipe, done, deadline, limit=1 << 26):
     return data, False
 
 
+def sanitizer_report(text, size=4000):
+    """The first sanitizer report in `text` (a process's stderr; that one is the cause), or
+    None."""
+    starts = [i for i in (text.find(m) for m in _SANITIZER_MARKERS) if i >= 0]
+    return text[min(starts):min(starts) + size] if starts else None
+
+
 class Server:
     """A running `reactor SUBCOMMAND --port 0 ARGS...` (server_command); use as a context
     manager.
@@ -155,8 +163,9 @@ class Server:
     server can never block on a full pipe. `env`: variables added to the inherited ones.
     """
 
-    def __init__(self, subcommand, *args, env=None, preexec_fn=None):
-        self.argv = [*server_command(subcommand), "--port", "0", *args]
+    def __init__(self, subcommand, *args, env=None, preexec_fn=None, argv=None):
+        """`argv`, when given, is the whole command line instead (a program of its own)."""
+        self.argv = argv or [*server_command(subcommand), "--port", "0", *args]
         self.env = {**os.environ, **env} if env else None
         self.preexec_fn = preexec_fn
         self.proc = None
@@ -211,9 +220,7 @@ class Server:
 
     def sanitizer_report(self, size=4000):
         """The first sanitizer report on stderr (that is the cause), or None."""
-        text = self.stderr_text()
-        starts = [i for i in (text.find(m) for m in _SANITIZER_MARKERS) if i >= 0]
-        return text[min(starts):min(starts) + size] if starts else None
+        return sanitizer_report(self.stderr_text(), size)
 
     def send_signal(self, signum):
         self.signalled = True
@@ -277,6 +284,162 @@ class Server:
 
     def cpu_seconds(self):
         return cpu_seconds(self.pid)
+
+
+def example_path(name):
+    """The tutorial example `name` in $REACTOR_EXAMPLES_DIR (CTest sets it); skips the test
+    when the variable is unset."""
+    directory = os.environ.get("REACTOR_EXAMPLES_DIR")
+    if not directory:
+        raise unittest.SkipTest("REACTOR_EXAMPLES_DIR is not set (run through CTest)")
+    path = os.path.join(directory, name)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"{path!r} is not an executable")
+    return path
+
+
+class Example(Server):
+    """A Server for a tutorial example (examples/): `NAME PORT ARGS...`, the port positional
+    ("0"; port=None passes none), stdin DEVNULL unless given. A thread collects stdout from
+    the start, so that a chatty example never blocks on a full pipe. start() waits for the
+    first line (`first`) and, unless listening=False, reads the address from its
+    `listening on HOST:PORT`. The later lines are read one at a time with line(), or looked
+    at all together with lines() and wait_lines(). stop() asserts a clean exit and returns
+    the lines line() has not returned."""
+
+    def __init__(self, name, *args, port="0", stdin=subprocess.DEVNULL, listening=True,
+                 env=None):
+        super().__init__(name, env=env, argv=[example_path(name),
+                                              *([port] if port is not None else []), *args])
+        self.stdin = stdin
+        self.listening = listening
+        self.first = None
+        self._out = bytearray()
+        self._eof = False
+        self._read = 1  # lines before this index were returned (the first one by start())
+        self._changed = threading.Condition()
+        self._reader = None
+
+    def start(self, timeout=START_TIMEOUT):
+        self._stderr = output_file()
+        self.proc = subprocess.Popen(self.argv, stdin=self.stdin, stdout=subprocess.PIPE,
+                                     stderr=self._stderr, env=self.env)
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+        try:
+            self.first = self._wait(lambda ls: ls, "first line", timeout)[0]
+            if self.listening:
+                m = re.fullmatch(r"listening on (\S+):(\d+)", self.first)
+                if not m:
+                    raise AssertionError(f"{self.argv}: first line {self.first!r}")
+                self.host, self.port = m.group(1), int(m.group(2))
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _collect(self):
+        fd = self.proc.stdout.fileno()
+        for _ in range(10_000_000):  # bounded: 64 KiB a read, far more than any test prints
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            with self._changed:
+                self._out += chunk
+                self._eof = not chunk
+                self._changed.notify_all()
+            if not chunk:
+                return
+
+    def _complete_lines(self):
+        return self._out.decode(errors="replace").split("\n")[:-1]
+
+    def _wait(self, predicate, what, timeout):
+        """Waits until predicate(every complete line) is true or stdout ends; returns the
+        lines."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._eof or predicate(self._complete_lines()), timeout)
+            lines = self._complete_lines()
+            if not predicate(lines):
+                raise AssertionError(
+                    f"{self.argv}: no {what} on stdout ({'EOF' if self._eof else 'timeout'})"
+                    f" after {lines[-20:]}; stderr: {self.stderr_text()[-2000:]}")
+            return lines
+
+    def lines(self):
+        """Every complete line printed after the first one."""
+        with self._changed:
+            return self._complete_lines()[1:]
+
+    def wait_lines(self, predicate, what, timeout=IO_TIMEOUT):
+        """Waits until predicate(lines()) holds; returns lines()."""
+        return self._wait(lambda ls: predicate(ls[1:]), what, timeout)[1:]
+
+    def line(self, timeout=IO_TIMEOUT):
+        """The next line not yet returned, without its newline; fails at EOF or at the
+        deadline."""
+        lines = self._wait(lambda ls: len(ls) > self._read, "line", timeout)
+        self._read += 1
+        return lines[self._read - 1]
+
+    def line_matching(self, pattern, limit=1000):
+        """Reads lines until one matches `pattern` (returns the match), skipping at most
+        `limit` others."""
+        for _ in range(limit):
+            m = re.fullmatch(pattern, self.line())
+            if m:
+                return m
+        raise AssertionError(f"no line matching {pattern!r} in {limit} lines")
+
+    def stop(self, signum=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Signals the example (unless the test did with send_signal) and waits for a clean
+        exit; returns the lines line() has not returned."""
+        if not self.signalled:
+            self.send_signal(signum)
+        return self.wait_clean_exit(timeout)
+
+    def wait_clean_exit(self, timeout=STOP_TIMEOUT):
+        """After the example was told to stop: asserts exit code 0, no sanitizer report and
+        a last line ended by its newline; returns the lines line() has not returned."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.argv}: still running {timeout:.0f}s after the "
+                                 f"signal; stderr: {self.stderr_text()[-2000:]!r}")
+        self._reader.join(timeout)  # stdout ends with the process (and its children)
+        report = self.sanitizer_report()
+        if code != 0 or report:
+            raise AssertionError(f"{self.argv}: exit code {code} (want 0); stderr:\n"
+                                 f"{report or self.stderr_text()[-4000:]}")
+        with self._changed:
+            if self._out and not self._out.endswith(b"\n"):
+                raise AssertionError(f"{self.argv}: unterminated last line "
+                                     f"{self._out[-200:]!r}")
+            rest = self._complete_lines()[self._read:]
+            self._read += len(rest)
+            return rest
+
+    def wait_exit(self, timeout=STOP_TIMEOUT):
+        """Waits for the process to exit; returns (code, the bytes of stdout not yet
+        returned by line())."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout)
+        with self._changed:
+            return code, "".join(l + "\n" for l in self._complete_lines()[self._read:]).encode()
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        if self._reader is not None:
+            # Children that inherited stdout (scale_processes' workers) may hold it open a
+            # little longer; the pipe is closed only once the reader is done with it.
+            self._reader.join(STOP_TIMEOUT)
+            if self._reader.is_alive():
+                self.proc.stdout = None
+        super().kill()
 
 
 def proc_status_kib(pid, field):

@@ -13,100 +13,16 @@ import signal
 import socket
 import struct
 import subprocess
-import tempfile
 import termios
 import unittest
 
-from harness import (_SANITIZER_MARKERS, HOST, IO_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT,
-                     Deadline, Server, assert_echoed, connect, echo_many, kernel_share,
-                     make_rng, peer_socket_queues, random_payloads, read_pipe_until,
-                     recv_exactly, recv_to_eof, recv_until, run_cli, wait_for,
-                     wait_server_read_all)
+from harness import (HOST, IO_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT, Deadline, Example,
+                     assert_echoed, connect, echo_many, example_path, kernel_share, make_rng,
+                     peer_socket_queues, random_payloads, recv_exactly, recv_to_eof,
+                     recv_until, run_cli, sanitizer_report, wait_for, wait_server_read_all)
 from test_chat import assert_next, join
 
 TRACE = {"REACTOR_TRACE": "1"}
-
-
-def example(name):
-    directory = os.environ.get("REACTOR_EXAMPLES_DIR")
-    if not directory:
-        raise unittest.SkipTest("REACTOR_EXAMPLES_DIR is not set (run through CTest)")
-    path = os.path.join(directory, name)
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"{path!r} is not an executable")
-    return path
-
-
-class Example(Server):
-    """harness.Server for a tutorial example: `NAME 0 ARGS...` (the port is positional), stdin
-    a pipe when asked, and every later line of stdout read one at a time with line(). With
-    listening=False the first line is only read (first), not parsed as `listening on`."""
-
-    def __init__(self, name, *args, port="0", stdin=subprocess.DEVNULL, listening=True,
-                 env=None):
-        super().__init__(name, env=env)
-        self.argv = [example(name), *([port] if port is not None else []), *args]
-        self.stdin = stdin
-        self.listening = listening
-        self.first = None
-        self.pending = b""  # read from stdout, not yet returned by line()
-
-    def start(self, timeout=START_TIMEOUT):
-        self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.argv, stdin=self.stdin, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, env=self.env)
-        try:
-            self.first = self.line(timeout)
-            if self.listening:
-                m = re.fullmatch(r"listening on (\S+):(\d+)", self.first)
-                if not m:
-                    raise AssertionError(f"{self.argv}: first line {self.first!r}")
-                self.host, self.port = m.group(1), int(m.group(2))
-        except BaseException:
-            self.kill()
-            raise
-        return self
-
-    def line(self, timeout=IO_TIMEOUT):
-        """The next line on stdout, without its newline; fails at EOF or at the deadline."""
-        eof = False
-        if b"\n" not in self.pending:
-            data, eof = read_pipe_until(self.proc.stdout, lambda d: b"\n" in d,
-                                        Deadline(timeout))
-            self.pending += data
-        if b"\n" not in self.pending:
-            raise AssertionError(f"{self.argv}: no line on stdout ({'EOF' if eof else 'timeout'})"
-                                 f" after {self.pending!r}; stderr: {self.stderr_text()[-2000:]}")
-        line, _, self.pending = self.pending.partition(b"\n")
-        return line.decode()
-
-    def line_matching(self, pattern, limit=1000):
-        """Reads lines until one matches `pattern` (returns the match), skipping at most
-        `limit` others."""
-        for _ in range(limit):
-            m = re.fullmatch(pattern, self.line())
-            if m:
-                return m
-        raise AssertionError(f"no line matching {pattern!r} in {limit} lines")
-
-    def stop(self, signum=signal.SIGTERM, timeout=STOP_TIMEOUT):
-        code = super().stop(signum, timeout)
-        if self.pending:
-            raise AssertionError(f"{self.argv}: unexpected output {self.pending!r}")
-        return code
-
-    def assert_clean_exit(self, test):
-        """After the program was told to stop and its output read: exit code 0, nothing
-        more on stdout, no sanitizer report."""
-        code, more = self.wait_exit()
-        test.assertEqual(self.pending + more, b"")
-        test.assertEqual(code, 0, self.stderr_text()[-4000:])
-        test.assertIsNone(self.sanitizer_report())
-
-
-def assert_no_sanitizer_report(test, stderr):
-    for marker in _SANITIZER_MARKERS:
-        test.assertNotIn(marker, stderr)
 
 
 # --- edge_vs_level ---------------------------------------------------------------------
@@ -119,11 +35,11 @@ class EdgeVsLevel(unittest.TestCase):
     DRAIN = "edge+drain 4096 of 4096 bytes read; wake-ups 1, reads 41"
 
     def run_example(self, *args, env=None):
-        r = run_cli(args, program=[example("edge_vs_level")],
+        r = run_cli(args, program=[example_path("edge_vs_level")],
                     env={**os.environ, **env} if env else None)
         stderr = r.stderr.decode(errors="replace")
         self.assertEqual(r.returncode, 0, stderr)
-        assert_no_sanitizer_report(self, stderr)
+        self.assertIsNone(sanitizer_report(stderr))
         return r.stdout.decode().splitlines(), stderr
 
     def test_level_triggered_wakes_the_reader_until_all_is_read(self):
@@ -201,7 +117,7 @@ class PartialWrites(unittest.TestCase):
             self.assertGreater(slow_line["queued"], 0)
             fast.close()
             slow.close()
-            srv.stop()
+            self.assertEqual(srv.stop(), [])
 
     def test_client_that_leaves_early_does_not_disturb_the_server(self):
         with Example("partial_writes", "4") as srv:
@@ -213,7 +129,8 @@ class PartialWrites(unittest.TestCase):
                 got = recv_to_eof(c, Deadline(IO_TIMEOUT))
             self.assertTrue(got == expected_body(4 << 20))
             self.assertEqual(self.progress(srv)["bytes"], 4 << 20)
-            srv.stop()  # and nothing was printed for the clients that left
+            # Nothing was printed for the clients that left.
+            self.assertEqual(srv.stop(), [])
 
     def test_trace_shows_write_interest(self):
         with Example("partial_writes", "8", env=TRACE) as srv:
@@ -222,7 +139,7 @@ class PartialWrites(unittest.TestCase):
                 got = recv_to_eof(c, Deadline(IO_TIMEOUT))
             self.assertTrue(got == expected_body(8 << 20))
             self.assertEqual(self.progress(srv)["bytes"], 8 << 20)
-            srv.stop()
+            self.assertEqual(srv.stop(), [])
             trace = srv.stderr_text()
             self.assertRegex(trace, r"trace 0 interest fd=\d+ from=R to=RW\n")
             self.assertRegex(trace, r"trace 0 interest fd=\d+ from=RW to=R\n")
@@ -257,7 +174,7 @@ class Chat(unittest.TestCase):
             c.sendall(b"cy: last\n")
             assert_next(self, b, b"cy: last\n", "b")
             assert_next(self, a, b"cy: last\n", "a")
-            self.srv.stop()
+            self.assertEqual(self.srv.stop(), [])
 
     def test_line_split_across_reads_is_assembled(self):
         a, b, c = join(self.srv.address, 3)
@@ -275,7 +192,7 @@ class Chat(unittest.TestCase):
             assert_next(self, b, b"second\n", "b")
             assert_next(self, c, b"hello world\nsecond\n", "c (its own lines came back?)")
             assert_next(self, a, b"c0\nc1\nc2\n", "a")
-            self.srv.stop()
+            self.assertEqual(self.srv.stop(), [])
 
     def test_client_that_does_not_read_is_dropped_and_the_rest_go_on(self):
         line = b"%s\n" % (b"x" * (16 << 10))
@@ -301,7 +218,7 @@ class Chat(unittest.TestCase):
             self.assertLess(len(data), sent)
             writer.sendall(b"after\n")
             assert_next(self, reader, b"after\n", "the reader")
-            self.srv.stop()
+            self.assertEqual(self.srv.stop(), [])
 
     def test_traced_relay_is_the_same(self):
         with Example("chat", env=TRACE) as srv:
@@ -309,11 +226,11 @@ class Chat(unittest.TestCase):
             with a, b:
                 a.sendall(b"ann: traced\n")
                 assert_next(self, b, b"ann: traced\n", "b")
-            srv.stop()
+            self.assertEqual(srv.stop(), [])
             trace = srv.stderr_text()
             self.assertRegex(trace, r"trace 0 read fd=\d+ bytes=12\n")
             self.assertRegex(trace, r"trace 0 write fd=\d+ bytes=12 queued=0\n")
-        self.srv.stop()
+        self.assertEqual(self.srv.stop(), [])
 
     def test_line_without_end_drops_its_sender(self):
         a, b = join(self.srv.address, 2)
@@ -329,7 +246,7 @@ class Chat(unittest.TestCase):
                 assert_next(self, b, b"c: still here\n", "b")
                 b.sendall(b"b: yes\n")
                 assert_next(self, c, b"b: yes\n", "c")
-            self.srv.stop()
+            self.assertEqual(self.srv.stop(), [])
 
 
 def sleeper_closed(sock):
@@ -392,14 +309,14 @@ class TimersSignals(unittest.TestCase):
         lines = self.lines_until(srv, r"SIGTERM: stopping after \d+ ticks")
         last = self.check_ticks(lines, 4)
         self.assertEqual(lines[-1], f"SIGTERM: stopping after {last} ticks")
-        srv.assert_clean_exit(self)
+        self.assertEqual(srv.wait_clean_exit(), [])
 
     def test_sigint_stops_it_and_trace_goes_to_stderr(self):
         srv = self.start(env=TRACE)
         self.lines_until(srv, r"tick 3")
         srv.proc.send_signal(signal.SIGINT)
         self.lines_until(srv, r"SIGINT: stopping after \d+ ticks")
-        srv.assert_clean_exit(self)
+        self.assertEqual(srv.wait_clean_exit(), [])
         trace = srv.stderr_text()
         self.assertRegex(trace, r"trace 0 timer id=\d+\n")
         self.assertRegex(trace, rf"trace 0 signal signo={int(signal.SIGINT)}\n")
@@ -425,7 +342,7 @@ class Scale(unittest.TestCase):
                       for i in range(4)]
             self.assertEqual(sum(counts), CLIENTS, counts)
             self.assertLessEqual(max(counts) - min(counts), 1, counts)  # in turn
-            srv.stop()
+            self.assertEqual(srv.stop(), [])
             # Traced: loop 0 accepts; loops 1 to 4, one per thread, read and write.
             trace = srv.stderr_text()
             self.assertRegex(trace, r"trace 0 accept fd=")
@@ -445,7 +362,7 @@ class Scale(unittest.TestCase):
             self.assertIn(srv.pid, counts)
             self.assertEqual(sum(counts.values()), CLIENTS, counts)
             self.assertGreater(sum(1 for n in counts.values() if n > 0), 1, counts)
-            srv.stop()
+            self.assertEqual(srv.stop(), [])
             self.assertEqual(listeners(srv.port), 0, "a worker outlived the parent")
 
     def test_processes_end_with_a_killed_parent(self):
@@ -523,14 +440,14 @@ class TcpUdpStdin(unittest.TestCase):
         finally:
             for c in clients:
                 c.close()
-        srv.stop()
+        self.assertEqual(srv.stop(), [])
 
     def test_stdin_that_cannot_be_watched(self):
         srv = self.start(stdin=subprocess.DEVNULL, env=TRACE)
         self.assertEqual(srv.line(), "stdin cannot be watched; serving without it")
         self.check_tcp(srv)
         self.check_udp()
-        srv.stop()
+        self.assertEqual(srv.stop(), [])
         self.assertRegex(srv.stderr_text(), r"trace 0 accept fd=\d+ peer=127\.0\.0\.1:\d+\n")
 
 
