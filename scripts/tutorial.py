@@ -415,7 +415,7 @@ STEPS = [("1", "selector_echo"), ("2", "callback_loop"), ("3", "echo_server"), (
          ("7", "edge_vs_level"), ("8", "partial_writes"), ("9", "chat"), ("9", "co_chat"),
          ("10", "timers_signals"), ("11", "scale_threads"), ("11", "scale_processes"),
          ("12", "tcp_udp_stdin")]
-COUNT = re.compile(r"(\d+) lines;.*?(?:Python: (\d+)(?: \(([^)]*)\))?|(no Python))", re.S)
+COUNT = re.compile(r"(\d+) lines;.*?(?:Python: (\d+)(?: \(([^)\n]*)\))?|(no Python))", re.S)
 
 
 def line_counts():

@@ -110,14 +110,15 @@ def wait_for(predicate, timeout, what, interval=0.01):
 
 # --- the process under test ------------------------------------------------------------
 
-def run_cli(args, timeout=STOP_TIMEOUT, program=None, **kwargs):
+def run_cli(args, timeout=STOP_TIMEOUT, program=None, keep_trace=False, **kwargs):
     """Runs `reactor ARGS` (or `PROGRAM ARGS`, PROGRAM a list) to completion; returns
-    CompletedProcess with bytes output. Its stderr holds no trace lines (untraced), so the
-    suites that check messages pass unchanged when run with REACTOR_TRACE=1."""
+    CompletedProcess with bytes output. Unless keep_trace, its stderr holds no trace lines
+    (untraced), so the suites that check messages pass unchanged with REACTOR_TRACE=1."""
     result = subprocess.run([*(program or [reactor_bin()]), *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             timeout=timeout, **kwargs)
-    result.stderr = untraced(result.stderr)
+    if not keep_trace:
+        result.stderr = untraced(result.stderr)
     return result
 
 

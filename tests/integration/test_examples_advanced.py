@@ -35,7 +35,7 @@ class EdgeVsLevel(unittest.TestCase):
     DRAIN = "edge+drain 4096 of 4096 bytes read; wake-ups 1, reads 41"
 
     def run_example(self, *args, env=None):
-        r = run_cli(args, program=[example_path("edge_vs_level")],
+        r = run_cli(args, program=[example_path("edge_vs_level")], keep_trace=True,
                     env={**os.environ, **env} if env else None)
         stderr = r.stderr.decode(errors="replace")
         self.assertEqual(r.returncode, 0, stderr)
