@@ -8,9 +8,9 @@
 // tracing off a step costs one load and one predictable branch, and nothing is formatted.
 #include <cstdint>
 #include <initializer_list>
-#include <type_traits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "reactor/core/event_loop.h"
 
@@ -20,8 +20,8 @@ namespace reactor::detail {
 struct TraceField {
   TraceField(std::string_view k, std::string_view v) : key(k), text(v), is_text(true) {}
   template <class Int>
-    requires std::is_integral_v<Int>
-  TraceField(std::string_view k, Int v) : key(k), number(static_cast<int64_t>(v)) {}
+  requires std::is_integral_v<Int> TraceField(std::string_view k, Int v)
+      : key(k), number(static_cast<int64_t>(v)) {}
 
   std::string_view key;
   std::string_view text;

@@ -93,9 +93,8 @@ bool Session::parse_one(const net::TcpConnectionPtr& connection, net::Buffer& in
 void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& request) {
   const uint64_t sequence = next_sequence_++;
   if (auto* t = reactor::detail::tracer(connection->loop())) [[unlikely]]
-    t->line("request", {{"fd", connection->fd()},
-                        {"method", request.method()},
-                        {"target", request.target()}});
+    t->line("request",
+            {{"fd", connection->fd()}, {"method", request.method()}, {"target", request.target()}});
   Pending slot;
   slot.answer = Answer::in_handler;
   slot.head = request.method() == "HEAD";
