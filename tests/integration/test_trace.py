@@ -376,12 +376,10 @@ class ThousandsOfConnections(TraceCase):
         reads = sum(l.int("bytes") for l in lines if l.event == "read")
         self.assertEqual(reads, sum(len(p) for p in payloads))
         if writes is not None:
-            # Up to the moment we looked, each write(2) to stderr carried a batch: at most
-            # one per wait line (each ends its iteration's batch) plus the 64 KiB early
-            # flushes, and far fewer than the lines.
+            # Up to the moment we looked, the lines went out in batches: far fewer write(2)
+            # calls than lines. (syscw counts every write of the process, so it is no exact
+            # count of batches: a sanitizer build makes writes of its own.)
             before = parse_trace(batched_text)
-            waits = len([l for l in before if l.event == "wait"])
-            self.assertLessEqual(writes, waits + len(batched_text) // 65536 + 2)
             self.assertLess(writes * 4, len(before), f"{writes} writes for {len(before)} lines")
 
     @staticmethod
