@@ -11,7 +11,7 @@ import os
 import unittest
 
 from harness import (HOST, IO_TIMEOUT, Deadline, Server, connect, parse_response, parse_trace,
-                     recv_exactly, recv_until, request)
+                     recv_exactly, recv_until, request, wait_for)
 
 
 def setUpModule():
@@ -33,6 +33,10 @@ class ThreadsTrace(unittest.TestCase):
             finally:
                 for s in socks:
                     s.close()
+            # Stopped only once every close is seen: a stop that came first would close
+            # the connections itself (reason local), which is not what this test checks.
+            wait_for(lambda: srv.stderr_text().count(" close fd=") >= len(socks), IO_TIMEOUT,
+                     "the server to see every client close")
             srv.stop()
             return parse_trace(srv.stderr_text()), peers, sent
 
