@@ -4,12 +4,15 @@
 // fields, switching at run time, batching, the default and REACTOR_TRACE. Parameterised
 // over every backend; suites named ...Threads run loops on other threads (label "threads").
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -62,8 +65,8 @@ class SpySelector final : public Selector {
   void wait(std::chrono::milliseconds timeout, std::vector<ReadyEvent>& ready) override {
     std::string text = capture_.text();
     if (!text.empty()) text.pop_back();  // the '\n'
-    std::string last =
-        text.substr(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+    const size_t cut = text.rfind('\n');
+    std::string last = text.substr(cut == std::string::npos ? 0 : cut + 1);
     real_->wait(timeout, ready);
     waits.push_back({static_cast<long long>(timeout.count()), last, ready.size()});
   }
