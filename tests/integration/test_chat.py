@@ -261,17 +261,24 @@ class ChatSlowReader(unittest.TestCase):
         reader.setblocking(False)
         deadline = Deadline(IO_TIMEOUT * 2)
         last_progress, worst_gap = time.monotonic(), 0.0
+        # The writer stays at most a quarter of the limit ahead of the reader. Without that
+        # window, a server held off the CPU meanwhile finds megabytes from the writer at once
+        # and rightly drops the reader, whose buffers had not grown yet, as a non-reader too.
+        window = max_output // 4
         with selectors.DefaultSelector() as sel:
             sel.register(writer, selectors.EVENT_WRITE)
             sel.register(reader, selectors.EVENT_READ)
             for _ in range(10_000_000):
                 if (stop and not pending and len(got) >= len(sent)) or deadline.expired():
                     break
+                write = bool(pending) or (not stop and len(sent) - len(got) < window)
+                if write != (writer in sel.get_map()):
+                    if write:
+                        sel.register(writer, selectors.EVENT_WRITE)
+                    else:
+                        sel.unregister(writer)
                 for key, _ in sel.select(min(0.5, deadline.left())):
                     if key.fileobj is writer:
-                        if not pending and stop:
-                            sel.unregister(writer)
-                            break
                         if not pending:
                             pending = b"%s\n" % rng.randbytes(
                                 (self.LINE - 1) // 2).hex().encode()[:self.LINE - 1]

@@ -133,12 +133,17 @@ class PartialWrites(unittest.TestCase):
             self.assertEqual(srv.stop(), [])
 
     def test_trace_shows_write_interest(self):
-        with Example("partial_writes", "8", env=TRACE) as srv:
+        mib = body_mib()
+        with Example("partial_writes", str(mib), env=TRACE) as srv:
             with connect(srv.address, rcvbuf=4096) as c:
-                wait_for(lambda: server_owes(c), IO_TIMEOUT, "the server to write")
+                # Read nothing until the kernel has refused part of a piece: a client that
+                # reads as fast as a slow (sanitized) server writes never makes it queue.
+                wait_for(lambda: re.search(r"write fd=\d+ bytes=\d+ queued=[1-9]",
+                                           srv.stderr_text()),
+                         IO_TIMEOUT, "a write the kernel took only part of")
                 got = recv_to_eof(c, Deadline(IO_TIMEOUT))
-            self.assertTrue(got == expected_body(8 << 20))
-            self.assertEqual(self.progress(srv)["bytes"], 8 << 20)
+            self.assertTrue(got == expected_body(mib << 20))
+            self.assertEqual(self.progress(srv)["bytes"], mib << 20)
             self.assertEqual(srv.stop(), [])
             trace = srv.stderr_text()
             self.assertRegex(trace, r"trace 0 interest fd=\d+ from=R to=RW\n")
