@@ -101,8 +101,9 @@ class EventLoop {
   void on_destroy(Task hook);
 
   /// Trace mode (docs/trace.md): one line per reactor step ("trace LOOP EVENT key=value
-  /// ..."), written to stderr (or `sink`) in one batch per loop iteration. Off, each step
-  /// costs one branch. A loop starts with trace_default(); this changes it at run time.
+  /// ..."), written to stderr (or `sink`) in one batch per loop iteration. Off, it costs one
+  /// branch per iteration and one per connection read or write. A loop starts with
+  /// trace_default(); this changes it at run time.
   void set_trace(bool on);
   void set_trace(TraceSink sink);
   bool tracing() const { return tracer_ != nullptr; }
