@@ -26,17 +26,6 @@ co::Spawned<T> run_task(EventLoop& loop, co::Task<T> task,
   return spawned;
 }
 
-/// Every selector backend, for INSTANTIATE_TEST_SUITE_P.
-inline auto all_backends() {
-  return ::testing::Values("epoll", "epoll-et", "poll", "select");
-}
-
-inline std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
-  std::string name = param.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 /// Runs `loop` until `spawned` is done, calling `each()` every millisecond meanwhile (to
 /// pump a raw peer, say); bounded by `timeout`. Returns whether it ended.
 template <class T, class Each>

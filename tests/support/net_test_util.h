@@ -13,22 +13,6 @@
 
 namespace reactor::test {
 
-inline const char* reason_name(net::CloseReason r) {
-  switch (r) {
-    case net::CloseReason::peer:
-      return "peer";
-    case net::CloseReason::local:
-      return "local";
-    case net::CloseReason::aborted:
-      return "aborted";
-    case net::CloseReason::error:
-      return "error";
-    case net::CloseReason::timeout:
-      return "timeout";
-  }
-  return "?";
-}
-
 /// Records every callback of the connections it serves. By default on_message echoes.
 class Recorder {
  public:
@@ -121,7 +105,7 @@ class Recorder {
 };
 
 inline std::ostream& operator<<(std::ostream& os, const Recorder::Closed& c) {
-  return os << reason_name(c.reason) << " (" << c.error.message() << ", unsent " << c.unsent << ")";
+  return os << net::to_string(c.reason) << " (" << c.error.message() << ", unsent " << c.unsent << ")";
 }
 
 /// Caps `fd`'s kernel send or receive buffer (`option`: SO_SNDBUF or SO_RCVBUF) and returns

@@ -22,13 +22,29 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "reactor/core/event_loop.h"
+#include "reactor/core/selector.h"
 #include "reactor/core/unique_fd.h"
 
 namespace reactor::test {
 
 using namespace std::chrono_literals;
+
+/// Every selector backend the library has, for INSTANTIATE_TEST_SUITE_P: a new backend is
+/// tested everywhere without touching a test.
+inline auto all_backends() {
+  return ::testing::ValuesIn(std::vector<std::string>(selector_names().begin(),
+                                                      selector_names().end()));
+}
+
+/// A backend's name as a test name ("epoll-et" -> "epoll_et").
+inline std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
+  std::string name = param.param;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
 
 /// Descriptors open in this process (entries of /proc/self/fd, minus the one reading it).
 /// The process's resident set (VmRSS), in bytes.

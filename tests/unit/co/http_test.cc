@@ -309,14 +309,8 @@ TEST_P(CoHttpTest, HandlerStillSuspendedAtTeardown) {
   EXPECT_EQ(shared_.finished, 0);
 }
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
-  std::string name = param.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 INSTANTIATE_TEST_SUITE_P(Backends, CoHttpTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 
 }  // namespace
 }  // namespace reactor

@@ -217,16 +217,10 @@ TEST_P(CoSignalsTeardownTest, DestroyingTheLoopWhileParked) {
   EXPECT_FALSE(blocked(SIGUSR1)) << "the loop restores the mask when it goes";
 }
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
-  std::string name = param.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 INSTANTIATE_TEST_SUITE_P(Backends, CoSignalsTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 INSTANTIATE_TEST_SUITE_P(Backends, CoSignalsTeardownTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 INSTANTIATE_TEST_SUITE_P(Backends, CoSignalsDeathTest, ::testing::Values("epoll"));
 
 }  // namespace

@@ -331,16 +331,10 @@ TEST_P(CoUdpTeardownTest, DestroyingTheLoopWhileParked) {
   EXPECT_FALSE(resumed);
 }
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
-  std::string name = param.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 INSTANTIATE_TEST_SUITE_P(Backends, CoUdpTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 INSTANTIATE_TEST_SUITE_P(Backends, CoUdpTeardownTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 INSTANTIATE_TEST_SUITE_P(Backends, CoUdpDeathTest, ::testing::Values("epoll"));
 
 }  // namespace

@@ -44,12 +44,6 @@ class CountingHandler final : public Handler {
   std::function<void(uint32_t)> action_;
 };
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 class EventLoopTest : public ::testing::TestWithParam<std::string> {
  protected:
   test::FdLeakGuard leaks_;
@@ -435,7 +429,7 @@ TEST_P(EventLoopTest, SignalsAreOrdinaryEvents) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EventLoopTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 
 // Edge-triggered specifics.
 TEST(EventLoopEdgeTriggered, UnreadDataIsNotReportedAgainWithoutRequeue) {
@@ -873,7 +867,7 @@ TEST_P(EventLoopThreadsTest, AnyThreadMembersWorkFromAnotherThread) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EventLoopThreadsTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 
 }  // namespace
 }  // namespace reactor

@@ -291,14 +291,8 @@ TEST_P(SelectorTest, DescriptorAboveFdSetSize) {
   ::setrlimit(RLIMIT_NOFILE, &saved);
 }
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
-  std::string name = param.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 INSTANTIATE_TEST_SUITE_P(Backends, SelectorTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 
 TEST(MakeSelector, DefaultIsEpoll) {
   EXPECT_EQ(make_selector()->name(), "epoll");

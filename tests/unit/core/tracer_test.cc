@@ -31,16 +31,6 @@ using test::TraceLine;
 using test::write_all;
 using namespace std::chrono_literals;
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
-std::vector<std::string> all_backends() {
-  return {selector_names().begin(), selector_names().end()};
-}
-
 /// Wraps a real backend and notes, at every wait(), what the trace had flushed just
 /// before the loop blocked, and after it how many events it reported: so a test can hold
 /// the wait and ready lines against the real calls.
@@ -609,7 +599,7 @@ TEST_P(TracerTest, AHugeIterationIsHandedOverInWholeLines) {
   EXPECT_EQ(interest_lines, size_t{kToggles});
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, TracerTest, ::testing::ValuesIn(all_backends()), backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, TracerTest, test::all_backends(), test::backend_name);
 
 // --- loops of their own: the default, the index, REACTOR_TRACE --------------------------
 

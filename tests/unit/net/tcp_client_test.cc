@@ -244,14 +244,8 @@ TEST_P(TcpClientTest, ConnectTimesOut) {
   EXPECT_EQ(client.connection(), nullptr);
 }
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
-  std::string name = param.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 INSTANTIATE_TEST_SUITE_P(Backends, TcpClientTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 
 }  // namespace
 }  // namespace reactor::net

@@ -710,14 +710,8 @@ TEST_P(TcpConnectionTest, ConnectionIsFreedAfterClose) {
   ASSERT_TRUE(run_until(loop_, [&] { return weak.expired(); }));
 }
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
-  std::string name = param.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 
 // send / close / abort from a thread that does not own the connection's loop.
 class TcpConnectionThreadsTest : public TcpConnectionTest {};
@@ -817,7 +811,7 @@ TEST_P(TcpConnectionThreadsTest, ShutdownFromAnotherThread) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionThreadsTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 
 // Loop-thread-only calls abort when made from another thread (REACTOR_CHECK, on in every
 // build), instead of racing with the loop.
@@ -836,7 +830,7 @@ TEST_P(TcpConnectionDeathTest, GettersFromAnotherThreadAbort) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionDeathTest, ::testing::Values("epoll"),
-                         backend_name);
+                         test::backend_name);
 
 }  // namespace
 }  // namespace reactor::net

@@ -29,12 +29,6 @@ using test::run_for;
 using test::run_until;
 using namespace std::chrono_literals;
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
-  std::string name = param.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 class TcpServerTest : public ::testing::Test {
  protected:
   ~TcpServerTest() override {
@@ -443,7 +437,7 @@ TEST_F(TcpServerTest, WaitingBacklogIsRejectedInOneGoWhenOutOfDescriptors) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TcpServerEmfileTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 
 // ---------------------------------------------------------------------------------------
 // Several loops.

@@ -26,12 +26,6 @@ using test::run_until;
 using test::TraceLine;
 using namespace std::chrono_literals;
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 /// "127.0.0.1:PORT" of a socket's own end.
 std::string local_address_of(int fd) {
   sockaddr_in sa{};
@@ -347,7 +341,7 @@ TEST_P(TcpTraceTest, ManyConnectionsEndingEveryWay) {
 INSTANTIATE_TEST_SUITE_P(Backends, TcpTraceTest,
                          ::testing::ValuesIn(std::vector<std::string>(selector_names().begin(),
                                                                       selector_names().end())),
-                         backend_name);
+                         test::backend_name);
 
 }  // namespace
 }  // namespace reactor::net

@@ -123,12 +123,6 @@ TEST_P(UdpSocketTest, BindToAPortInUseThrows) {
                std::system_error);
 }
 
-std::string backend_name(const ::testing::TestParamInfo<std::string>& param) {
-  std::string name = param.param;
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
-
 using UdpSocketDeathTest = UdpSocketTest;
 
 TEST_P(UdpSocketDeathTest, SendToFromAnotherThreadAborts) {
@@ -139,7 +133,7 @@ TEST_P(UdpSocketDeathTest, SendToFromAnotherThreadAborts) {
 INSTANTIATE_TEST_SUITE_P(Backends, UdpSocketDeathTest, ::testing::Values("epoll"));
 
 INSTANTIATE_TEST_SUITE_P(Backends, UdpSocketTest,
-                         ::testing::Values("epoll", "epoll-et", "poll", "select"), backend_name);
+                         test::all_backends(), test::backend_name);
 
 }  // namespace
 }  // namespace reactor::net
