@@ -150,13 +150,12 @@ def callgrind_run(kids, entry, kind, count, tmp, log_path, connections=10):
 
 def callgrind_case(case, kids, tmp, record):
     count, kind = case.params["count"], case.params["kind"]
+    connections = case.params.get("connections", 10)
     for e in case.entries:
         log_path = LOGS / f"{case.id}-{slug(e.label)}.log"
         try:
-            base, base_fn, cmd = callgrind_run(kids, e, kind, 0, tmp, log_path,
-                                               case.params.get("connections", 10))
-            full, full_fn, _ = callgrind_run(kids, e, kind, count, tmp, log_path,
-                                             case.params.get("connections", 10))
+            base, base_fn, cmd = callgrind_run(kids, e, kind, 0, tmp, log_path, connections)
+            full, full_fn, _ = callgrind_run(kids, e, kind, count, tmp, log_path, connections)
             per_fn = {k: (full_fn.get(k, 0) - base_fn.get(k, 0)) / count
                       for k in set(full_fn) | set(base_fn)}
             top = [kv for kv in sorted(per_fn.items(), key=lambda kv: -kv[1])[:15] if kv[1] >= 0.5]

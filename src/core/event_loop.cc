@@ -127,7 +127,7 @@ void EventLoop::run() {
       run_once<false>();
   }
   stop_ = false;  // run() may be called again
-  run_tasks();
+  run_tasks<true>();  // once, so the hook's test costs nothing
   if (tracer_) tracer_->flush();
 }
 
@@ -156,7 +156,7 @@ void EventLoop::run_once() {
   for (const ReadyEvent& event : carried_) dispatch_ready<kTraced>(event);
   carried_.clear();
   timers_->run_due(now_, kTraced ? detail::tracer(*this) : nullptr);
-  run_tasks();
+  run_tasks<kTraced>();
   t_idle_trim.after_iteration(now_, !ready_.empty());
 }
 
@@ -193,6 +193,7 @@ void EventLoop::dispatch_ready(const ReadyEvent& event) {
   r.handler->handle_events(event.events);
 }
 
+template <bool kTraced>
 void EventLoop::run_tasks() {
   // Most iterations find no task: skip the lock then (it costs more than the rest of an
   // idle check). A post racing with this load is not lost: it sets the flag before its
@@ -209,8 +210,9 @@ void EventLoop::run_tasks() {
     has_tasks_.store(false, std::memory_order_release);
   }
   for (Task& task : batch) {  // a task may post: to tasks_, never to batch
-    if (auto* t = detail::tracer(*this)) [[unlikely]]
-      t->line("task");
+    if constexpr (kTraced) {
+      if (auto* t = detail::tracer(*this)) t->line("task");
+    }
     task();
   }
   batch.clear();

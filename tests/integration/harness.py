@@ -443,6 +443,48 @@ class Example(Server):
         super().kill()
 
 
+class ClientProcess:
+    """A running `reactor client 127.0.0.1 PORT ARGS...`: pipes on stdin and stdout, stderr
+    to an output_file() the test may read while the client runs."""
+
+    def __init__(self, port, *args, stdin=subprocess.PIPE, env=None):
+        self._stderr = output_file()
+        self.proc = subprocess.Popen([reactor_bin(), "client", HOST, str(port), *args],
+                                     stdin=stdin, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     env={**os.environ, **env} if env else None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        for f in (self.proc.stdin, self.proc.stdout, self._stderr):
+            if f and not f.closed:
+                f.close()
+
+    def stderr_text(self):
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def write(self, data):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def read_exactly(self, n, timeout=IO_TIMEOUT):
+        data, eof = read_pipe_until(self.proc.stdout, lambda d: len(d) >= n,
+                                    Deadline(timeout))
+        if len(data) != n:
+            raise AssertionError(f"client printed {len(data)} of {n} bytes (eof={eof}); "
+                                 f"stderr: {self.stderr_text()!r}")
+        return data
+
+
 def proc_status_kib(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:

@@ -5,45 +5,8 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import (HOST, IO_TIMEOUT, STOP_TIMEOUT, Deadline, Server, free_port, make_rng,
-                     output_file, reactor_bin, read_pipe_until, run_cli)
-
-
-class Client:
-    """A running `reactor client`, pipes on all three streams (stderr to a file)."""
-
-    def __init__(self, port, stdin=subprocess.PIPE):
-        self._stderr = output_file()
-        self.proc = subprocess.Popen([reactor_bin(), "client", HOST, str(port)],
-                                     stdin=stdin, stdout=subprocess.PIPE, stderr=self._stderr)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-        for f in (self.proc.stdin, self.proc.stdout, self._stderr):
-            if f:
-                f.close()
-        return False
-
-    def stderr_text(self):
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")
-
-    def write(self, data):
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def read_exactly(self, n, timeout=IO_TIMEOUT):
-        data, eof = read_pipe_until(self.proc.stdout, lambda d: len(d) >= n,
-                                    Deadline(timeout))
-        if len(data) != n:
-            raise AssertionError(f"client printed {len(data)} of {n} bytes (eof={eof}); "
-                                 f"stderr: {self.stderr_text()!r}")
-        return data
+from harness import (HOST, IO_TIMEOUT, STOP_TIMEOUT, ClientProcess, Deadline, Server,
+                     free_port, make_rng, read_pipe_until, run_cli)
 
 
 class ClientAgainstEcho(unittest.TestCase):
@@ -53,7 +16,7 @@ class ClientAgainstEcho(unittest.TestCase):
         self.addCleanup(self.srv.kill)
 
     def test_lines_come_back_one_at_a_time(self):
-        with Client(self.srv.port) as client:
+        with ClientProcess(self.srv.port) as client:
             # stdin stays open throughout: each line must be printed (flushed) on its own.
             for i in range(20):
                 line = b"line %d: %s\n" % (i, b"abc" * i)
@@ -71,7 +34,7 @@ class ClientAgainstEcho(unittest.TestCase):
         # Far more than the pipes and sockets hold: printed while still being written.
         data = b"".join(b"%d %s\n" % (i, rng.randbytes(rng.randint(0, 200)).hex().encode())
                         for i in range(20000))
-        with Client(self.srv.port) as client:
+        with ClientProcess(self.srv.port) as client:
             out, err = client.proc.communicate(data, timeout=IO_TIMEOUT)
             self.assertEqual(client.proc.returncode, 0, err)
             self.assertEqual(len(out), len(data))
@@ -79,7 +42,7 @@ class ClientAgainstEcho(unittest.TestCase):
         self.srv.stop()
 
     def test_empty_stdin(self):
-        with Client(self.srv.port, stdin=subprocess.DEVNULL) as client:
+        with ClientProcess(self.srv.port, stdin=subprocess.DEVNULL) as client:
             out = client.proc.stdout.read()
             self.assertEqual(client.proc.wait(timeout=STOP_TIMEOUT), 0, client.stderr_text())
             self.assertEqual(out, b"")
@@ -91,14 +54,14 @@ class ClientAgainstEcho(unittest.TestCase):
         with tempfile.TemporaryFile() as f:
             f.write(data)
             f.seek(0)
-            with Client(self.srv.port, stdin=f) as client:
+            with ClientProcess(self.srv.port, stdin=f) as client:
                 out, _ = client.proc.communicate(timeout=IO_TIMEOUT)
                 self.assertEqual(client.proc.returncode, 0, client.stderr_text())
                 self.assertTrue(out == data, f"printed {len(out)} of {len(data)} bytes")
         self.srv.stop()
 
     def test_no_partial_line_lost_without_newline(self):
-        with Client(self.srv.port) as client:
+        with ClientProcess(self.srv.port) as client:
             client.write(b"no newline")
             self.assertEqual(client.read_exactly(10), b"no newline")
             out, _ = client.proc.communicate(b" and more", timeout=IO_TIMEOUT)

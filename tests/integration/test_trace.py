@@ -14,13 +14,11 @@ in batches (a write per loop iteration, not per line).
 import os
 import resource
 import socket
-import subprocess
-import tempfile
 import time
 import unittest
 
-from harness import (HOST, IO_TIMEOUT, STOP_TIMEOUT, Deadline, Server, connect, parse_trace,
-                     reactor_bin, read_all_to_eof, read_pipe_until, request)
+from harness import (BACKENDS, HOST, IO_TIMEOUT, STOP_TIMEOUT, ClientProcess, Deadline, Server,
+                     connect, parse_trace, read_all_to_eof, read_pipe_until, request)
 
 
 def setUpModule():
@@ -53,37 +51,14 @@ def client_local_port(pid, server_port):
     return None
 
 
-class TracedClient:
-    """`reactor client 127.0.0.1 PORT [--trace]`, pipes on stdin and stdout, stderr to a
-    file."""
-
-    def __init__(self, port, *args, env=None):
-        self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([reactor_bin(), "client", HOST, str(port), *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr,
-                                     env={**os.environ, **env} if env else None)
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-        for f in (self.proc.stdin, self.proc.stdout, self._stderr):
-            if f and not f.closed:
-                f.close()
-
-    def stderr_text(self):
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")
+class TracedClient(ClientProcess):
+    """`reactor client` with the echo session the trace tests look at."""
 
     def echo_then_finish(self, test, line, server_port):
         """Writes `line`, reads it back, notes the client's port, then closes stdin and
         waits for a clean exit with nothing more printed. Returns the port."""
-        self.proc.stdin.write(line)
-        self.proc.stdin.flush()
-        got, _ = read_pipe_until(self.proc.stdout, lambda d: len(d) >= len(line),
-                                 Deadline(IO_TIMEOUT))
-        test.assertEqual(got, line, self.stderr_text())
+        self.write(line)
+        test.assertEqual(self.read_exactly(len(line)), line)
         port = client_local_port(self.proc.pid, server_port)
         test.assertIsNotNone(port, "the client's connection is not in /proc/net/tcp")
         self.proc.stdin.close()
@@ -176,12 +151,9 @@ class EchoAndClientTrace(TraceCase):
         client stderr, the client's peer address as the server sees it, bytes sent)."""
         line = b"hello, reactor\n"
         with Server("echo", *server_args, env=env) as srv:
-            client = TracedClient(srv.port, *client_args, env=env)
-            try:
+            with TracedClient(srv.port, *client_args, env=env) as client:
                 port = client.echo_then_finish(self, line, srv.port)
                 client_text = client.stderr_text()
-            finally:
-                client.close()
             # The client exited once the server closed its end: nothing is left to drain.
             srv.stop()
             return srv.stderr_text(), client_text, f"{HOST}:{port}", len(line)
@@ -247,7 +219,7 @@ class EchoAndClientTrace(TraceCase):
                 self.assertEqual(client, "")
 
     def test_each_backend(self):
-        for backend in ("epoll", "epoll-et", "poll", "select"):
+        for backend in BACKENDS:
             with self.subTest(backend=backend):
                 server, client, peer, sent = self.run_session(
                     ("--trace", "--backend", backend), ("--trace", "--backend", backend))
@@ -354,8 +326,9 @@ class ThousandsOfConnections(TraceCase):
                 for s, p in zip(socks, payloads):
                     s.sendall(p)
                     s.shutdown(socket.SHUT_WR)  # the server closes once it has echoed
-                got = [bytes(data) for data, _ in read_all_to_eof(socks, deadline)]
-                self.assertEqual(got, payloads)
+                results = read_all_to_eof(socks, deadline)
+                self.assertEqual([bytes(data) for data, _ in results], payloads)
+                self.assertEqual({how for _, how in results}, {"eof"})
                 elapsed = time.monotonic() - started
                 writes = self.stderr_writes(srv.pid)
                 batched_text = srv.stderr_text()
@@ -370,30 +343,24 @@ class ThousandsOfConnections(TraceCase):
         accepts = [l for l in lines if l.event == "accept"]
         self.assertEqual(len(accepts), n)
         self.assertEqual({l["peer"] for l in accepts}, peers)
-        self.assertEqual(len([l for l in lines if l.event == "close"]), n)
+        closes = [l for l in lines if l.event == "close"]
+        self.assertEqual(len(closes), n)
+        self.assertEqual({l["reason"] for l in closes}, {"peer"}, "each ended by its client")
         self.assert_closes_then_unwatches(lines)
         self.assert_rhythm(lines)
         reads = sum(l.int("bytes") for l in lines if l.event == "read")
         self.assertEqual(reads, sum(len(p) for p in payloads))
-        if writes is not None:
-            # Up to the moment we looked, the lines went out in batches: far fewer write(2)
-            # calls than lines. (syscw counts every write of the process, so it is no exact
-            # count of batches: a sanitizer build makes writes of its own.)
-            before = parse_trace(batched_text)
-            self.assertLess(writes * 4, len(before), f"{writes} writes for {len(before)} lines")
+        # Up to the moment we looked, the lines went out in batches: far fewer write(2)
+        # calls than lines. (syscw counts every write of the process, so it is no exact
+        # count of batches: a sanitizer build makes writes of its own.)
+        before = parse_trace(batched_text)
+        self.assertLess(writes * 4, len(before), f"{writes} writes for {len(before)} lines")
 
     @staticmethod
     def stderr_writes(pid):
-        """write(2) calls the process made (/proc/PID/io syscw; send() is not counted),
-        or None where the kernel does not account them."""
-        try:
-            with open(f"/proc/{pid}/io") as f:
-                for row in f:
-                    if row.startswith("syscw:"):
-                        return int(row.split()[1])
-        except OSError:
-            return None
-        return None
+        """write(2) calls the process made (/proc/PID/io syscw; send() is not counted)."""
+        with open(f"/proc/{pid}/io") as f:
+            return next(int(row.split()[1]) for row in f if row.startswith("syscw:"))
 
 
 if __name__ == "__main__":

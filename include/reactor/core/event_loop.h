@@ -102,8 +102,8 @@ class EventLoop {
 
   /// Trace mode (docs/trace.md): one line per reactor step ("trace LOOP EVENT key=value
   /// ..."), written to stderr (or `sink`) in one batch per loop iteration. Off, it costs one
-  /// branch per iteration and one per connection read or write. A loop starts with
-  /// trace_default(); this changes it at run time.
+  /// branch per iteration, per connection read or write, and per change of what is watched.
+  /// A loop starts with trace_default(); this changes it at run time.
   void set_trace(bool on);
   void set_trace(TraceSink sink);
   bool tracing() const { return tracer_ != nullptr; }
@@ -148,6 +148,7 @@ class EventLoop {
   void run_once();
   template <bool kTraced>
   void dispatch_ready(const ReadyEvent& event);
+  template <bool kTraced>
   void run_tasks();
   std::chrono::milliseconds wait_timeout();
 
