@@ -5,21 +5,19 @@ travel, and that the program stops cleanly. The programs come from $REACTOR_EXAM
 (CTest sets it); scale_threads runs loop threads, so the module carries the `threads` label.
 """
 
-import fcntl
 import os
 import re
 import select
 import signal
 import socket
-import struct
 import subprocess
-import termios
 import unittest
 
 from harness import (HOST, IO_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT, Deadline, Example,
                      assert_echoed, connect, echo_many, example_path, kernel_share, make_rng,
-                     peer_socket_queues, random_payloads, recv_exactly, recv_to_eof,
-                     recv_until, run_cli, sanitizer_report, wait_for, wait_server_read_all)
+                     parse_trace, peer_socket_queues, random_payloads, received_unread,
+                     recv_exactly, recv_to_eof, recv_until, run_cli, sanitizer_report, wait_for,
+                     wait_server_read_all)
 from test_chat import assert_next, join
 
 TRACE = {"REACTOR_TRACE": "1"}
@@ -57,11 +55,11 @@ class EdgeVsLevel(unittest.TestCase):
         self.assertEqual(self.run_example()[0], [self.LEVEL, self.EDGE, self.DRAIN])
         out, err = self.run_example("edge", env=TRACE)
         self.assertEqual(out, [self.EDGE])
-        lines = err.splitlines()
-        self.assertTrue(all(line.startswith("trace ") for line in lines), err[:2000])
-        dispatches = [line for line in lines if " dispatch " in line]
+        lines = parse_trace(err)  # every stderr line a well-formed trace line
+        dispatches = [i for i, line in enumerate(lines) if line.event == "dispatch"]
         self.assertEqual(len(dispatches), 1, err)
-        self.assertIn("ready count=0", lines[lines.index(dispatches[0]):][2], err)
+        # Then a wait that ends with nothing ready: the stranded bytes bring no new edge.
+        self.assertEqual(lines[dispatches[0] + 2].text, "trace 0 ready count=0", err)
 
 
 # --- partial_writes --------------------------------------------------------------------
@@ -426,7 +424,7 @@ class TcpUdpStdin(unittest.TestCase):
                 self.assertEqual(recv_exactly(c, 15, Deadline(IO_TIMEOUT)), b"hello everyone\n")
             # A line typed in pieces goes out whole, once its newline comes.
             write_stdin(stdin, b"par")
-            wait_for(lambda: pipe_unread(stdin) == 0, IO_TIMEOUT, "the server to read stdin")
+            wait_for(lambda: received_unread(stdin) == 0, IO_TIMEOUT, "the server to read stdin")
             clients[0].sendall(b"x")  # nothing of "par" may come before this echo
             self.assertEqual(recv_exactly(clients[0], 1, Deadline(IO_TIMEOUT)), b"x")
             write_stdin(stdin, b"tial\nnext")
@@ -459,11 +457,6 @@ class TcpUdpStdin(unittest.TestCase):
 def write_stdin(pipe, data):
     pipe.write(data)
     pipe.flush()
-
-
-def pipe_unread(pipe):
-    """Bytes written to the pipe that its reader has not read yet."""
-    return struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0" * 4))[0]
 
 
 if __name__ == "__main__":
