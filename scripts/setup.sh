@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and tests need, skipping apt when all are present.
+# HAProxy, Prometheus and systemd's socket activation are real peers the tests start.
 # Usage: scripts/setup.sh [bench|docs]   ("bench" adds the peer servers and tools for bench/,
 # "docs" the tools that draw docs/diagrams/: Graphviz and gnuplot).
 set -euo pipefail
-pkgs=(cmake make g++ clang pkg-config libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev curl wrk python3 procps)
+pkgs=(cmake make g++ clang pkg-config libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev curl wrk python3 procps
+  haproxy prometheus systemd)
 if [[ "${1:-}" == bench ]]; then
   pkgs+=(libev-dev libuv1-dev libevent-dev libasio-dev nginx-light h2o gnuplot-nox python3-uvloop valgrind util-linux linux-perf)
 fi

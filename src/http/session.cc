@@ -77,7 +77,7 @@ bool Session::parse_one(const net::TcpConnectionPtr& connection, net::Buffer& in
       return false;
     }
     case RequestParser::State::error:
-      fail(connection, result.status, result.reason);
+      fail(connection, result.status, result.reason, input.view());
       input.clear();
       return false;
     case RequestParser::State::complete:
@@ -103,6 +103,7 @@ void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& r
   slot.connection = closing()                                ? ConnectionHeader::close
                     : request.version() == Version::http_1_0 ? ConnectionHeader::keep_alive
                                                              : ConnectionHeader::none;
+  if (config_->options.on_response) slot.note = note(&request, {});
   pending_.push_back(std::move(slot));
   try {
     config_->handler(request, ResponderAccess::make(connection, sequence));
@@ -127,9 +128,11 @@ void Session::handler_threw(const net::TcpConnectionPtr& connection, uint64_t se
   answer(connection, sequence, internal_error());
 }
 
-void Session::fail(const net::TcpConnectionPtr& connection, int status, std::string_view why) {
+void Session::fail(const net::TcpConnectionPtr& connection, int status, std::string_view why,
+                   std::string_view input) {
   Pending slot;
   slot.connection = ConnectionHeader::close;
+  if (config_->options.on_response) slot.note = note(nullptr, input);
   close_after_owed(Phase::closing);
   pending_.push_back(std::move(slot));
   std::string body(reason_phrase(status));
@@ -169,6 +172,7 @@ void Session::answer(const net::TcpConnectionPtr& connection, uint64_t sequence,
     t->line("response", {{"fd", connection->fd()}, {"status", response.status()}});
   Pending& slot = pending_[sequence - written_];
   slot.answer = Answer::ready;
+  if (config_->options.on_response) report(*connection, slot.note.get(), response, slot.head);
   if (sequence != written_) {
     net::Buffer wire;
     write_response(wire, response, slot.head, slot.connection);
@@ -180,6 +184,40 @@ void Session::answer(const net::TcpConnectionPtr& connection, uint64_t sequence,
   write_response(out, response, slot.head, slot.connection);
   write_ready(connection, out);
   if (!batch_) flush(connection, out);
+}
+
+// `request` parsed, or (null) the raw input of one that failed to parse, whose first line
+// is kept as far as it arrived (an access log shows what was sent).
+std::unique_ptr<Session::Note> Session::note(const Request* request, std::string_view input) const {
+  auto n = std::make_unique<Note>();
+  n->started = request_start_;
+  if (!request) {
+    n->request_line = input.substr(0, std::min(input.find_first_of("\r\n"), size_t{8192}));
+    return n;
+  }
+  n->method = request->method();
+  n->request_line.reserve(n->method.size() + request->target().size() + 10);
+  n->request_line.append(n->method).append(" ").append(request->target());
+  n->request_line.append(request->version() == Version::http_1_0 ? " HTTP/1.0" : " HTTP/1.1");
+  n->referer = request->header("Referer").value_or("");
+  n->user_agent = request->header("User-Agent").value_or("");
+  return n;
+}
+
+void Session::report(const net::TcpConnection& connection, const Note* n, const Response& response,
+                     bool head) const {
+  static const Note kNone{};
+  if (!n) n = &kNone;  // an answer made before any request began (a header timeout, say)
+  ResponseRecord record{connection,
+                        n->request_line,
+                        n->method,
+                        n->referer,
+                        n->user_agent,
+                        response.status(),
+                        head ? 0 : response.body().size(),
+                        n->started == Clock::time_point{} ? request_start_ : n->started,
+                        Clock::now()};
+  config_->options.on_response(record);
 }
 
 // Moves the responses that are ready, in order, from the front of pending_ into `out`.
@@ -268,10 +306,10 @@ void Session::on_timer(const net::TcpConnectionPtr& connection) {
     case Phase::idle:
       return connection->close();
     case Phase::head:
-      return fail(connection, 408, "header timeout");
+      return fail(connection, 408, "header timeout", {});
     case Phase::body:
     case Phase::continued:
-      return fail(connection, 408, "body timeout");
+      return fail(connection, 408, "body timeout", {});
     case Phase::closing:
     case Phase::closing_asked:
       return;

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -83,8 +84,14 @@ class Session final : public net::ConnectionContext {
   //   awaited ──► ready                      session-made answers (errors) start at awaited
   // A ready answer waits in `wire` for the earlier ones; the front one goes out at once.
   enum class Answer : uint8_t { in_handler, awaited, dropped, ready };
+  // What on_response needs of a request after the parser has moved on; kept only when set.
+  struct Note {
+    std::string request_line, method, referer, user_agent;
+    Clock::time_point started;
+  };
   struct Pending {
     std::string wire;
+    std::unique_ptr<Note> note;
     Answer answer = Answer::awaited;
     ConnectionHeader connection = ConnectionHeader::none;
     bool head = false;  // a fact of the request, not a state: the answer carries no body
@@ -96,8 +103,12 @@ class Session final : public net::ConnectionContext {
   void dispatch(const net::TcpConnectionPtr& connection, const Request& request);
   Pending* unanswered(const net::TcpConnectionPtr& connection, uint64_t sequence);
   void answer(const net::TcpConnectionPtr& connection, uint64_t sequence, const Response& response);
-  void fail(const net::TcpConnectionPtr& connection, int status, std::string_view why);
+  void fail(const net::TcpConnectionPtr& connection, int status, std::string_view why,
+            std::string_view input);
   void write_ready(const net::TcpConnectionPtr& connection, net::Buffer& out);
+  std::unique_ptr<Note> note(const Request* request, std::string_view first_line) const;
+  void report(const net::TcpConnection& connection, const Note* note, const Response& response,
+              bool head) const;
   void flush(const net::TcpConnectionPtr& connection, net::Buffer& out, bool input_left = true);
   void update_deadline(const net::TcpConnectionPtr& connection);
   void set_deadline(const net::TcpConnectionPtr& connection, Clock::time_point when);

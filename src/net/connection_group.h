@@ -78,8 +78,17 @@ struct ConnectionGroup {
   }
 
   ConnectionStats stats() const {
-    return {open.get(),          accepted.get(),        bytes_read.get(),
-            bytes_written.get(), accept_failures.get(), loop.stats().events};
+    ConnectionStats s;
+    s.open = open.get();
+    s.accepted = accepted.get();
+    s.bytes_read = bytes_read.get();
+    s.bytes_written = bytes_written.get();
+    s.accept_failures = accept_failures.get();
+    s.accept_out_of_fds = accept_out_of_fds.get();
+    s.loop_events = loop.stats().events;
+    for (size_t i = 0; i < s.closed.size(); ++i) s.closed[i] = closed[i].get();
+    s.proxy_rejected = proxy_rejected.get();
+    return s;
   }
 
   EventLoop& loop;
@@ -87,7 +96,9 @@ struct ConnectionGroup {
   const ConnectionOptions options;
   std::vector<TcpConnectionPtr> connections;
   std::function<void()> on_empty;  ///< called once when the last connection is removed
-  Counter open, accepted, bytes_read, bytes_written, accept_failures;
+  Counter open, accepted, bytes_read, bytes_written, accept_failures, accept_out_of_fds;
+  Counter closed[5];  // by CloseReason
+  Counter proxy_rejected;
   std::atomic<size_t> references{1};  // see group_ref.h
 };
 

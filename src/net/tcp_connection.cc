@@ -69,8 +69,16 @@ InetAddress TcpConnection::local_address() const {
   return detail::local_address(fd_.get());
 }
 InetAddress TcpConnection::peer_address() const {
+  if (const ProxyHeader* h = proxy_header(); h && h->source) return *h->source;
+  return socket_peer_address();
+}
+InetAddress TcpConnection::socket_peer_address() const {
   loop().assert_in_loop_thread();
   return detail::peer_address(fd_.get());
+}
+const ProxyHeader* TcpConnection::proxy_header() const {
+  loop().assert_in_loop_thread();
+  return nullptr;  // until the listener's PROXY stage (issue 8) hands one over
 }
 size_t TcpConnection::pending_output() const {
   loop().assert_in_loop_thread();

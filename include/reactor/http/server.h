@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "reactor/core/event_loop.h"
@@ -12,6 +13,22 @@
 #include "reactor/net/tcp_server.h"
 
 namespace reactor::http {
+
+/// One answered request, as an access log or a metrics collector sees it. Valid only
+/// during the ServerOptions::on_response call.
+struct ResponseRecord {
+  const net::TcpConnection& connection;  ///< its peer_address() is the client (PROXY-aware)
+  /// The request line as received, without CRLF ("GET / HTTP/1.1"); for a request that
+  /// could not be parsed, its first line as far as it arrived (empty if none did).
+  std::string_view request_line;
+  std::string_view method;      ///< empty when the request line could not be parsed
+  std::string_view referer;     ///< empty when absent
+  std::string_view user_agent;  ///< empty when absent
+  int status;
+  std::size_t body_bytes;      ///< the response body's length as sent (0 for HEAD)
+  Clock::time_point started;   ///< the iteration in which the request's first byte arrived
+  Clock::time_point finished;  ///< the response was ready to be written
+};
 
 struct ServerOptions {
   std::size_t max_request_line = 8192;   ///< longer: 414
@@ -29,6 +46,10 @@ struct ServerOptions {
   /// Response bytes queued for a client that is not reading before its requests stop
   /// being read (memory per connection stays bounded).
   std::size_t max_output = 1 << 20;
+  /// Called on the connection's loop thread for every response, error responses to
+  /// malformed requests included, in the order they are written. Unset: nothing about a
+  /// request is kept once its handler has it.
+  std::function<void(const ResponseRecord&)> on_response;
   net::TcpServerOptions tcp;
 };
 

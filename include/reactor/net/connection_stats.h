@@ -1,4 +1,5 @@
 #pragma once
+#include <array>
 #include <cstdint>
 
 namespace reactor::net {
@@ -10,8 +11,14 @@ struct ConnectionStats {
   uint64_t accepted = 0;  ///< connections accepted (or connected) so far
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
-  uint64_t accept_failures = 0;  ///< accepts that failed, e.g. out of descriptors (EMFILE)
-  uint64_t loop_events = 0;      ///< ready descriptors the loop dispatched
+  uint64_t accept_failures = 0;    ///< accepts that failed, out of descriptors or otherwise
+  uint64_t accept_out_of_fds = 0;  ///< of those, for want of descriptors (EMFILE, ENFILE)
+  uint64_t loop_events = 0;        ///< ready descriptors the loop dispatched
+  /// Connections closed, indexed by CloseReason (peer, local, aborted, error, timeout).
+  std::array<uint64_t, 5> closed{};
+  /// Connections closed before they began: no valid PROXY header, an untrusted peer, or
+  /// the header's deadline passed (TcpServerOptions::proxy).
+  uint64_t proxy_rejected = 0;
 };
 
 }  // namespace reactor::net

@@ -14,6 +14,7 @@
 #include "reactor/core/unique_fd.h"
 #include "reactor/net/buffer.h"
 #include "reactor/net/inet_address.h"
+#include "reactor/net/proxy_protocol.h"
 
 namespace reactor::net {
 
@@ -147,7 +148,13 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   EventLoop& loop() const;
   int fd() const;
   InetAddress local_address() const;
+  /// The client: the source its PROXY header named, when the server expects one
+  /// (TcpServerOptions::proxy) and the header was not LOCAL; otherwise the socket's peer.
   InetAddress peer_address() const;
+  /// The socket's own peer: the proxy, when connections come through one.
+  InetAddress socket_peer_address() const;
+  /// The PROXY header this connection began with; null when none was expected.
+  const ProxyHeader* proxy_header() const;
 
   void set_context(std::unique_ptr<ConnectionContext> context);
   template <class T>

@@ -9,6 +9,7 @@
 #include "reactor/net/connection_stats.h"
 #include "reactor/net/inet_address.h"
 #include "reactor/net/loop_pool.h"
+#include "reactor/net/proxy_protocol.h"
 #include "reactor/net/tcp_connection.h"
 
 namespace reactor::net {
@@ -31,6 +32,8 @@ struct TcpServerOptions {
   Balancing balancing = Balancing::round_robin;
   bool no_delay = true;  ///< TCP_NODELAY on accepted sockets
   ConnectionOptions connection;
+  /// Expect a PROXY protocol header on every connection (off by default).
+  ProxyProtocolOptions proxy;
 };
 
 /// A TCP server: listens, accepts without blocking, and runs its connections on the base
