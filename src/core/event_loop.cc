@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/idle_trim.h"
+#include "core/loop_meter.h"
 #include "core/signal_source.h"
 #include "core/timer_queue.h"
 #include "core/tracer.h"
@@ -32,6 +33,16 @@ std::atomic<bool>& trace_default_flag() {
   }()};
   return flag;
 }
+struct MetricsDefaults {
+  std::atomic<bool> on{false};
+  std::atomic<Clock::rep> stall_threshold{
+      std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(100)).count()};
+};
+MetricsDefaults& metrics_defaults() {
+  static MetricsDefaults defaults;
+  return defaults;
+}
+
 // One loop per thread, so this is the loop's: it returns freed heap once the loop is quiet.
 thread_local detail::IdleTrim t_idle_trim;
 
@@ -56,6 +67,7 @@ EventLoop::EventLoop(std::string_view backend) : EventLoop(make_selector(backend
 EventLoop::EventLoop(std::unique_ptr<Selector> selector)
     : thread_(current_thread()),
       index_(g_next_index.fetch_add(1, std::memory_order_relaxed)),
+      meter_(std::make_unique<detail::LoopMeter>(index_)),
       selector_(std::move(selector)),
       timers_(std::make_unique<detail::TimerQueue>()),
       wakeup_(std::make_unique<detail::Wakeup>()),
@@ -67,6 +79,8 @@ EventLoop::EventLoop(std::unique_ptr<Selector> selector)
   t_loop = this;
   // After the wake-up's watch: trace shows the user's descriptors, not the loop's plumbing.
   if (trace_default()) set_trace(true);
+  meter_->set_stall_threshold(stall_threshold_default());
+  if (metrics_default()) set_metrics(true);
 }
 
 EventLoop::~EventLoop() {
@@ -103,6 +117,38 @@ bool EventLoop::trace_default() {
   return trace_default_flag().load(std::memory_order_relaxed);
 }
 
+void EventLoop::set_metrics(bool on) {
+  assert_in_loop_thread();
+  if (on && !measuring_) meter_->restart(Clock::now());
+  measuring_ = on;
+}
+
+void EventLoop::set_stall_threshold(Clock::duration threshold) {
+  assert_in_loop_thread();
+  meter_->set_stall_threshold(threshold);
+}
+
+void EventLoop::on_stall(StallSink sink) {
+  assert_in_loop_thread();
+  stall_sink_ = std::move(sink);
+}
+
+void EventLoop::set_metrics_default(bool on) {
+  metrics_defaults().on.store(on, std::memory_order_relaxed);
+}
+
+bool EventLoop::metrics_default() {
+  return metrics_defaults().on.load(std::memory_order_relaxed);
+}
+
+void EventLoop::set_stall_threshold_default(Clock::duration threshold) {
+  metrics_defaults().stall_threshold.store(threshold.count(), std::memory_order_relaxed);
+}
+
+Clock::duration EventLoop::stall_threshold_default() {
+  return Clock::duration(metrics_defaults().stall_threshold.load(std::memory_order_relaxed));
+}
+
 EventLoop* EventLoop::current() noexcept {
   return t_loop;
 }
@@ -118,28 +164,29 @@ void EventLoop::assert_in_loop_thread() const {
 
 void EventLoop::run() {
   assert_in_loop_thread();
-  // Trace mode costs one branch per iteration here, not one per step: the untraced
-  // iteration has no trace hook at all.
+  // Trace mode and metrics cost one branch per iteration here, not one per step: the
+  // plain iteration has no hook at all.
   while (!stop_) {
-    if (detail::tracer(*this)) [[unlikely]]
+    if (detail::tracer(*this) || measuring_) [[unlikely]]
       run_once<true>();
     else
       run_once<false>();
   }
-  stop_ = false;  // run() may be called again
+  stop_ = false;      // run() may be called again
   run_tasks<true>();  // once, so the hook's test costs nothing
   if (tracer_) tracer_->flush();
 }
 
-// One iteration. Traced, each hook asks again whether tracing is on: a handler may turn it
-// off (or on) in the middle; an untraced iteration just starts tracing with the next one.
-template <bool kTraced>
+// One iteration. Observed, each hook asks again whether tracing (or measuring) is on: a
+// handler may turn it off (or on) in the middle; a plain iteration just starts observing
+// with the next one.
+template <bool kObserved>
 void EventLoop::run_once() {
   // What handlers requeued last iteration runs after this iteration's fresh events;
   // what they requeue now waits for the next one.
   carried_.swap(requeued_);
   const auto timeout = t_idle_trim.bound_wait(wait_timeout(), now_);
-  if constexpr (kTraced) {
+  if constexpr (kObserved) {
     // The wait line ends the iteration's batch: what the loop did is out before it blocks.
     if (auto* t = detail::tracer(*this)) {
       t->line("wait", {{"timeout_ms", timeout.count()}});
@@ -148,15 +195,22 @@ void EventLoop::run_once() {
   }
   selector_->wait(timeout, ready_);
   now_ = Clock::now();
-  if constexpr (kTraced) {
+  if constexpr (kObserved) {
     if (auto* t = detail::tracer(*this)) t->line("ready", {{"count", ready_.size()}});
+    if (measuring_) meter_->begin(now_);
   }
   iterations_.store(iterations_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  for (const ReadyEvent& event : ready_) dispatch_ready<kTraced>(event);
-  for (const ReadyEvent& event : carried_) dispatch_ready<kTraced>(event);
+  for (const ReadyEvent& event : ready_) dispatch_ready<kObserved>(event);
+  for (const ReadyEvent& event : carried_) dispatch_ready<kObserved>(event);
   carried_.clear();
-  timers_->run_due(now_, kTraced ? detail::tracer(*this) : nullptr);
-  run_tasks<kTraced>();
+  if constexpr (kObserved) {
+    timers_->run_due(now_, detail::tracer(*this), measuring_ ? meter_.get() : nullptr);
+    run_tasks<true>();
+    if (measuring_) meter_->end(stall_sink_);
+  } else {
+    timers_->run_due(now_);
+    run_tasks<false>();
+  }
   t_idle_trim.after_iteration(now_, !ready_.empty());
 }
 
@@ -176,24 +230,40 @@ std::chrono::milliseconds EventLoop::wait_timeout() {
 // {}, so a stale token (fd unwatched, or its number reused since) never matches. The
 // handler call comes last, so nothing read from registrations_ (which the handler may
 // resize by watching) is used after it, and the compiler can make it a tail call.
-template <bool kTraced>
+template <bool kObserved>
 void EventLoop::dispatch_ready(const ReadyEvent& event) {
   const size_t fd = token_index(event.token);
   if (fd >= registrations_.size()) return;
   const Registration& r = registrations_[fd];
   if (r.generation != token_generation(event.token)) return;
   events_.store(events_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if constexpr (kTraced) {
+  if constexpr (kObserved) {
     // The wake-up is the loop's plumbing, untraced like its watch: the tasks it brings
     // show as task lines.
     auto* t = detail::tracer(*this);
     if (t && r.handler != wakeup_.get())
       t->line("dispatch", {{"fd", fd}, {"events", detail::events_letters(event.events)}});
+    // Copied first: the handler may resize registrations_ (r dangles after it).
+    const Handler* handler = r.handler;
+    r.handler->handle_events(event.events);
+    if (measuring_) measure_io(handler, fd, event.events);
+  } else {
+    r.handler->handle_events(event.events);
   }
-  r.handler->handle_events(event.events);
 }
 
-template <bool kTraced>
+// Only compared, never called: the handler may be gone by now.
+void EventLoop::measure_io(const Handler* handler, size_t fd, uint32_t events) {
+  const int number = static_cast<int>(fd);
+  if (handler == wakeup_.get())
+    meter_->after_callback(CallbackKind::task, number);
+  else if (handler == signals_.get())
+    meter_->after_callback(CallbackKind::signal, number);
+  else
+    meter_->after_callback(CallbackKind::io, number, events);
+}
+
+template <bool kObserved>
 void EventLoop::run_tasks() {
   // Most iterations find no task: skip the lock then (it costs more than the rest of an
   // idle check). A post racing with this load is not lost: it sets the flag before its
@@ -210,10 +280,13 @@ void EventLoop::run_tasks() {
     has_tasks_.store(false, std::memory_order_release);
   }
   for (Task& task : batch) {  // a task may post: to tasks_, never to batch
-    if constexpr (kTraced) {
+    if constexpr (kObserved) {
       if (auto* t = detail::tracer(*this)) t->line("task");
+      task();
+      if (measuring_) meter_->after_callback(CallbackKind::task);
+    } else {
+      task();
     }
-    task();
   }
   batch.clear();
   spare_.swap(batch);
@@ -331,7 +404,11 @@ void EventLoop::on_signal(int signo, SignalCallback callback) {
 }
 
 LoopStats EventLoop::stats() const {
-  return {iterations_.load(std::memory_order_relaxed), events_.load(std::memory_order_relaxed)};
+  LoopStats s;
+  s.iterations = iterations_.load(std::memory_order_relaxed);
+  s.events = events_.load(std::memory_order_relaxed);
+  meter_->fill(s);
+  return s;
 }
 
 }  // namespace reactor

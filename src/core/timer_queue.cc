@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/loop_meter.h"
 #include "core/tracer.h"
 
 namespace reactor::detail {
@@ -60,7 +61,7 @@ std::optional<Clock::time_point> TimerQueue::next_deadline() {
   return heap_.front().when;
 }
 
-void TimerQueue::run_due(Clock::time_point now, Tracer* tracer) {
+void TimerQueue::run_due(Clock::time_point now, Tracer* tracer, LoopMeter* meter) {
   const uint64_t horizon = next_sequence_;  // timers added by callbacks wait a round
   for (;;) {
     // The usual case, once per loop iteration: the earliest entry, live or not, is not
@@ -72,19 +73,23 @@ void TimerQueue::run_due(Clock::time_point now, Tracer* tracer) {
     if (top.when > now || top.sequence >= horizon) return;
     std::pop_heap(heap_.begin(), heap_.end(), later);
     heap_.pop_back();
-    fire(top, now, tracer);
+    fire(top, now, tracer, meter);
   }
 }
 
-void TimerQueue::fire(const Entry& entry, Clock::time_point now, Tracer* tracer) {
+void TimerQueue::fire(const Entry& entry, Clock::time_point now, Tracer* tracer, LoopMeter* meter) {
   if (tracer) [[unlikely]]
     tracer->line("timer", {{"id", entry.slot}});
+  if (meter) [[unlikely]]
+    meter->timer_due(entry.when);
   Slot& slot = slots_[entry.slot];
   Task task = std::move(slot.task);  // the callback may cancel (and so clear) its own slot
   const Clock::duration interval = slot.interval;
   if (interval.count() == 0) {
     release(entry.slot);
     task();
+    if (meter) [[unlikely]]
+      meter->after_callback(CallbackKind::timer, -1, 0, entry.slot);
     return;
   }
   // Next deadline counts from this one; ticks missed while the loop was busy are skipped
@@ -93,6 +98,8 @@ void TimerQueue::fire(const Entry& entry, Clock::time_point now, Tracer* tracer)
   if (next <= now) next += ((now - next) / interval + 1) * interval;
   push(next, entry.slot);
   task();
+  if (meter) [[unlikely]]
+    meter->after_callback(CallbackKind::timer, -1, 0, entry.slot);
   // slots_ may have been reallocated by the callback; re-index. Only restore the callback if
   // the timer was not cancelled meanwhile.
   if (slots_[entry.slot].generation == entry.generation) slots_[entry.slot].task = std::move(task);

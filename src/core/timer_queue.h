@@ -8,6 +8,7 @@
 namespace reactor::detail {
 
 class Tracer;
+class LoopMeter;
 
 /// Timers in a binary min-heap ordered by (deadline, sequence), so ties fire in the order
 /// they were scheduled. Callbacks live in a slab of slots; cancel frees the slot at once and
@@ -23,8 +24,8 @@ class TimerQueue {
   /// The earliest live deadline, if any.
   std::optional<Clock::time_point> next_deadline();
   /// Fires every timer due at `now`; timers scheduled while it runs wait for the next call.
-  /// With a tracer, each firing is traced ("timer id=SLOT").
-  void run_due(Clock::time_point now, Tracer* tracer = nullptr);
+  /// With a tracer, each firing is traced ("timer id=SLOT"); with a meter, measured.
+  void run_due(Clock::time_point now, Tracer* tracer = nullptr, LoopMeter* meter = nullptr);
   size_t size() const { return slots_.size() - free_.size(); }
 
  private:
@@ -46,7 +47,7 @@ class TimerQueue {
   void push(Clock::time_point when, uint32_t slot);
   void release(uint32_t slot);
   void drop_stale_top();
-  void fire(const Entry& entry, Clock::time_point now, Tracer* tracer);
+  void fire(const Entry& entry, Clock::time_point now, Tracer* tracer, LoopMeter* meter);
 
   std::vector<Entry> heap_;
   std::vector<Slot> slots_;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "reactor/core/handler.h"
+#include "reactor/core/loop_stats.h"
 #include "reactor/core/selector.h"
 #include "reactor/core/timer_id.h"
 #include "reactor/core/unique_function.h"
@@ -20,14 +21,9 @@ class TimerQueue;
 class SignalSource;
 class Wakeup;
 class Tracer;
+class LoopMeter;
 inline Tracer* tracer(const EventLoop& loop);  // src/core/tracer.h
 }  // namespace detail
-
-/// Counters a loop keeps about itself; readable from any thread.
-struct LoopStats {
-  uint64_t iterations = 0;
-  uint64_t events = 0;  ///< ready descriptors dispatched to handlers
-};
 
 /// The reactor: waits on a Selector and dispatches each ready descriptor to its Handler,
 /// then runs due timers, then tasks posted with post(). At most one per thread; it belongs
@@ -42,6 +38,8 @@ class EventLoop {
   using SignalCallback = UniqueFunction<void(int)>;
   /// Receives trace output: whole lines, several at a time.
   using TraceSink = UniqueFunction<void(std::string_view lines)>;
+  /// Receives the reports of stalled iterations (at most one a second).
+  using StallSink = UniqueFunction<void(const StallReport& report)>;
 
   /// `backend`: a make_selector() name; empty picks the default (epoll).
   explicit EventLoop(std::string_view backend = {});
@@ -111,6 +109,23 @@ class EventLoop {
   /// true when the environment has REACTOR_TRACE=1, so any program can be traced unchanged.
   static void set_trace_default(bool on);
   static bool trace_default();
+  /// Metrics: the loop measures its busy and waiting time, how late its
+  /// timers fire and which iterations stall (see stats()); a stalled iteration, one whose
+  /// callbacks together ran longer than the stall threshold, is counted and reported, at
+  /// most once a second, to on_stall's sink (default: a warning through reactor::log).
+  /// Off, it costs what trace mode costs off; on, one clock read per callback. A loop
+  /// starts with metrics_default().
+  void set_metrics(bool on);
+  bool measuring() const { return measuring_; }
+  /// Zero: no iteration is a stall. A loop starts with stall_threshold_default().
+  void set_stall_threshold(Clock::duration threshold);
+  void on_stall(StallSink sink);
+  /// Any thread: what loops created from now on start with (initially off, 100 ms).
+  static void set_metrics_default(bool on);
+  static bool metrics_default();
+  static void set_stall_threshold_default(Clock::duration threshold);
+  static Clock::duration stall_threshold_default();
+
   /// Any thread: this loop's number in the process, in order of creation from 0 (the LOOP
   /// of its trace lines).
   unsigned index() const { return index_; }
@@ -144,17 +159,22 @@ class EventLoop {
   }
   friend detail::Tracer* detail::tracer(const EventLoop& loop);
   Registration* find(int fd);
-  template <bool kTraced>
+  // kObserved: traced or measured. The plain iteration has neither hook.
+  template <bool kObserved>
   void run_once();
-  template <bool kTraced>
+  template <bool kObserved>
   void dispatch_ready(const ReadyEvent& event);
-  template <bool kTraced>
+  template <bool kObserved>
   void run_tasks();
+  void measure_io(const Handler* handler, size_t fd, uint32_t events);
   std::chrono::milliseconds wait_timeout();
 
   const void* thread_;  // current_thread() of the owning thread
   const unsigned index_;
-  std::unique_ptr<detail::Tracer> tracer_;  // null unless tracing
+  std::unique_ptr<detail::Tracer> tracer_;    // null unless tracing
+  std::unique_ptr<detail::LoopMeter> meter_;  // always there (stats() reads it); used if measuring_
+  bool measuring_ = false;
+  StallSink stall_sink_;
   std::unique_ptr<Selector> selector_;
   std::vector<Registration> registrations_;  // indexed by descriptor
   uint32_t next_generation_ = 0;

@@ -1,0 +1,64 @@
+#pragma once
+// A loop's measurement of itself (EventLoop::set_metrics): where its time goes, how late
+// its timers fire, and which iterations stall. The loop calls it only while measuring, from
+// its observed iteration (the one trace mode uses too), so a loop that measures nothing pays
+// nothing beyond the branch that picks that iteration.
+//
+// One clock read per callback: each callback's end is the next one's start, and the wait's
+// return (the loop's now()) is the first start. An iteration with one ready descriptor thus
+// costs one extra clock read.
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "reactor/core/event_loop.h"
+#include "reactor/core/loop_stats.h"
+
+namespace reactor::detail {
+
+class LoopMeter {
+ public:
+  explicit LoopMeter(unsigned loop_index) : loop_index_(loop_index) {}
+
+  /// (Re)starts measuring at `now`: what came before is neither busy nor waiting.
+  void restart(Clock::time_point now);
+  /// The wait returned at `woke`: the time since the previous iteration ended was waiting.
+  void begin(Clock::time_point woke);
+  /// A callback just returned (reads the clock).
+  void after_callback(CallbackKind kind, int fd = -1, uint32_t events = 0, uint32_t timer = 0);
+  /// A timer due at `deadline` is about to run: records its lag.
+  void timer_due(Clock::time_point deadline);
+  /// The iteration's callbacks are done: counts busy time and, past the threshold, a stall,
+  /// which is reported (through `sink`, or logged) at most once a second. Calls the sink
+  /// last: it may even turn measuring off.
+  void end(EventLoop::StallSink& sink);
+
+  void set_stall_threshold(Clock::duration threshold) { threshold_ = threshold; }
+  Clock::duration stall_threshold() const { return threshold_; }
+  /// Any thread: adds the counters to `stats`.
+  void fill(LoopStats& stats) const;
+
+ private:
+  // Written by the loop thread only, read by any: a relaxed load+store, no locked add.
+  struct Counter {
+    std::atomic<uint64_t> v{0};
+    void add(uint64_t n) {
+      v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    uint64_t get() const { return v.load(std::memory_order_relaxed); }
+  };
+
+  const unsigned loop_index_;
+  Clock::duration threshold_{};
+  Clock::time_point woke_{};      // this iteration's wait returned
+  Clock::time_point last_{};      // the latest callback ended (or woke_)
+  Clock::time_point ended_{};     // the previous iteration's callbacks ended
+  Clock::time_point reported_{};  // the last stall report
+  uint64_t unreported_ = 0;
+  StallReport longest_;  // this iteration's longest callback so far
+
+  Counter busy_ns_, wait_ns_, stalls_, lag_sum_ns_;
+  std::array<Counter, LoopStats::kLagBuckets> lag_;
+};
+
+}  // namespace reactor::detail
