@@ -74,6 +74,7 @@ class ChatService final : public Service {
   void drain(std::chrono::milliseconds deadline, std::function<void()> done) override {
     tcp_.drain(deadline, std::move(done));
   }
+  void collect_metrics(MetricsSources& out) const override { tcp_.collect_metrics(out); }
 
  private:
   ChatRoom room_;

@@ -41,7 +41,9 @@ http::Router make_router() {
 class HttpService final : public Service {
  public:
   HttpService(EventLoop& loop, const net::InetAddress& address, const HttpFlags& flags)
-      : router_(make_router()), server_(loop, address, router_.handler(), options(flags)) {}
+      : metrics_(flags.server.metrics.empty() ? nullptr : std::make_unique<HttpMetrics>()),
+        router_(make_router()),
+        server_(loop, address, router_.handler(), options(flags, metrics_.get())) {}
   net::InetAddress start() override {
     server_.start();
     return server_.address();
@@ -49,17 +51,28 @@ class HttpService final : public Service {
   void drain(std::chrono::milliseconds deadline, std::function<void()> done) override {
     server_.drain(deadline, std::move(done));
   }
+  void collect_metrics(MetricsSources& out) const override {
+    out.connections = server_.stats();
+    out.http = metrics_.get();
+  }
 
  private:
-  static http::ServerOptions options(const HttpFlags& flags) {
+  static http::ServerOptions options(const HttpFlags& flags, HttpMetrics* metrics) {
     http::ServerOptions o = flags.http;
     o.tcp = server_options(flags.server);
     o.header_timeout = std::chrono::milliseconds(flags.header_timeout_ms);
     o.body_timeout = std::chrono::milliseconds(flags.body_timeout_ms);
     o.idle_timeout = std::chrono::milliseconds(flags.idle_timeout_ms);
+    if (metrics) {  // after whatever else wants each response (a fan-out of two)
+      o.on_response = [first = std::move(o.on_response), metrics](const http::ResponseRecord& r) {
+        if (first) first(r);
+        metrics->record(r);
+      };
+    }
     return o;
   }
 
+  std::unique_ptr<HttpMetrics> metrics_;  // null without --metrics
   http::Router router_;
   http::Server server_;
 };

@@ -1,5 +1,6 @@
 #include "service.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <system_error>
@@ -25,6 +26,15 @@ void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads) {
       ->capture_default_str()
       ->check(CLI::Range(0, 600000));
   add_trace_flag(app, flags.trace);
+  app.add_option("--metrics", flags.metrics,
+                 "HOST:PORT of a second listener serving Prometheus metrics at /metrics")
+      ->check([](const std::string& text) {
+        return parse_host_port(text) ? std::string() : "not HOST:PORT ([V6]:PORT for IPv6)";
+      });
+  app.add_option("--stall-warn", flags.stall_warn_ms,
+                 "warn on stderr when one loop iteration's callbacks run longer than MS "
+                 "(default 100, 0: never; loops measure themselves with --metrics or this)")
+      ->check(CLI::Range(0, 600000));
   if (!threads) return;
   app.add_option("--threads", flags.threads, "event loops (threads) serving connections")
       ->capture_default_str()
@@ -35,6 +45,33 @@ void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads) {
       ->capture_default_str()
       ->check(CLI::IsMember({"round-robin", "least-connections", "reuse-port"}));
 }
+
+namespace {
+
+// What a scrape reports: every loop the program runs (the base loop first), and the service.
+MetricsSources collect(const EventLoop& base, const Service& service) {
+  MetricsSources sources;
+  sources.loops.push_back(&base);
+  service.collect_metrics(sources);
+  for (const auto& c : sources.connections)
+    if (std::find(sources.loops.begin(), sources.loops.end(), c.loop) == sources.loops.end())
+      sources.loops.push_back(c.loop);
+  return sources;
+}
+
+// After the service's start: a failure here is the service's failure too (exit 1).
+bool start_metrics(const char* program, const std::string& at, MetricsServer& metrics) {
+  try {
+    metrics.start();
+    return true;
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "%s: cannot start --metrics on %s: %s\n", program, at.c_str(),
+                 e.code().message().c_str());
+    return false;
+  }
+}
+
+}  // namespace
 
 int serve(const char* program, const ServerFlags& flags, const ServiceFactory& make) {
   auto address = net::InetAddress::parse(flags.host, flags.port);
@@ -52,19 +89,34 @@ int serve(const char* program, const ServerFlags& flags, const ServiceFactory& m
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   if (flags.trace) EventLoop::set_trace_default(true);  // the pool's loops too
+  if (flags.observed()) {
+    EventLoop::set_metrics_default(true);
+    EventLoop::set_stall_threshold_default(
+        std::chrono::milliseconds(flags.stall_warn_ms.value_or(100)));
+  }
   EventLoop loop(flags.backend);
   std::unique_ptr<Service> service = make(loop, *address);
+  std::unique_ptr<MetricsServer> metrics;
+  if (!flags.metrics.empty())
+    metrics = std::make_unique<MetricsServer>(loop, *parse_host_port(flags.metrics),
+                                              [&] { return collect(loop, *service); });
   bool stopping = false;
   auto stop = [&](int) {
     if (stopping) return;  // a second signal while draining changes nothing
     stopping = true;
-    service->drain(std::chrono::milliseconds(flags.drain_ms), [&loop] { loop.stop(); });
+    auto left = std::make_shared<int>(metrics ? 2 : 1);
+    auto drained = [left, &loop] {
+      if (--*left == 0) loop.stop();
+    };
+    service->drain(std::chrono::milliseconds(flags.drain_ms), drained);
+    if (metrics) metrics->drain(std::chrono::milliseconds(flags.drain_ms), drained);
   };
   // Before start(): loop threads created by start() inherit the blocked signals.
   loop.on_signal(SIGINT, stop);
   loop.on_signal(SIGTERM, stop);
   try {
     net::InetAddress bound = service->start();
+    if (metrics && !start_metrics(program, flags.metrics, *metrics)) return 1;
     std::printf("listening on %s\n", bound.to_string().c_str());
     std::fflush(stdout);
   } catch (const std::system_error& e) {

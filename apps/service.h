@@ -5,8 +5,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "metrics.h"
 #include "reactor/core/event_loop.h"
 #include "reactor/net/inet_address.h"
 
@@ -20,10 +22,14 @@ struct ServerFlags {
   std::string balancing = "round-robin";
   int drain_ms = 5000;
   bool trace = false;
+  std::string metrics;               ///< --metrics HOST:PORT; empty: no metrics listener
+  std::optional<int> stall_warn_ms;  ///< --stall-warn MS, if given
+  /// Loops measure themselves (and warn of stalls) with --metrics or --stall-warn.
+  bool observed() const { return !metrics.empty() || stall_warn_ms.has_value(); }
 };
 
-/// Adds --host, --port, --backend, --drain-timeout, --trace and (if `threads`) --threads,
-/// --balancing.
+/// Adds --host, --port, --backend, --drain-timeout, --trace, --metrics, --stall-warn and
+/// (if `threads`) --threads, --balancing.
 void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads);
 
 /// Adds --trace (trace mode for every loop the program makes).
@@ -37,13 +43,16 @@ class Service {
   virtual net::InetAddress start() = 0;
   /// Stops accepting, finishes or closes what is open within `deadline`, then calls done.
   virtual void drain(std::chrono::milliseconds deadline, std::function<void()> done) = 0;
+  /// Adds what --metrics reports of it (connections, datagrams, requests); any thread.
+  virtual void collect_metrics(MetricsSources&) const {}
 };
 
 using ServiceFactory =
     std::function<std::unique_ptr<Service>(EventLoop& loop, const net::InetAddress& address)>;
 
 /// Runs the service until SIGINT or SIGTERM. Returns the process exit code:
-/// 0 after a graceful stop, 1 when it cannot start, 2 for a bad --host. `program` begins
+/// 0 after a graceful stop, 1 when it (or its --metrics listener) cannot start, 2 for a bad
+/// --host or --metrics. `program` begins
 /// the messages on stderr ("reactor echo", "co_echo").
 int serve(const char* program, const ServerFlags& flags, const ServiceFactory& make);
 

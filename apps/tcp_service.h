@@ -11,6 +11,7 @@ class TcpService final : public Service {
              const ServerFlags& flags);
   net::InetAddress start() override;
   void drain(std::chrono::milliseconds deadline, std::function<void()> done) override;
+  void collect_metrics(MetricsSources& out) const override { out.connections = server_.stats(); }
 
  private:
   net::TcpServer server_;

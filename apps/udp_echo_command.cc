@@ -20,6 +20,10 @@ class UdpEchoService final : public Service {
   }
   // Datagrams have no connection to finish: what is queued is sent now or never.
   void drain(std::chrono::milliseconds, std::function<void()> done) override { done(); }
+  // Called on the loop thread (the metrics listener shares it), where socket_ is stable.
+  void collect_metrics(MetricsSources& out) const override {
+    if (socket_) out.udp = MetricsSources::Udp{loop_.index(), socket_->stats()};
+  }
 
  private:
   EventLoop& loop_;

@@ -21,11 +21,13 @@ UniqueFd open_spare() {
 }
 }  // namespace
 
-Acceptor::Acceptor(EventLoop& loop, UniqueFd listen_fd, Counter& failures, OnAccept on_accept)
+Acceptor::Acceptor(EventLoop& loop, UniqueFd listen_fd, Counter& failures, Counter& out_of_fds,
+                   OnAccept on_accept)
     : loop_(loop),
       listen_fd_(std::move(listen_fd)),
       spare_fd_(open_spare()),
       failures_(failures),
+      out_of_fds_(out_of_fds),
       on_accept_(std::move(on_accept)) {}
 
 Acceptor::~Acceptor() {
@@ -74,7 +76,10 @@ void Acceptor::handle_events(uint32_t) {
 
 void Acceptor::on_exhausted(int error) {
   failures_.add(1);
-  if (error == EMFILE || error == ENFILE) drain_backlog();
+  if (error == EMFILE || error == ENFILE) {
+    out_of_fds_.add(1);
+    drain_backlog();
+  }
   auto now = Clock::now();
   if (now - last_log_ >= std::chrono::seconds(1)) {
     last_log_ = now;
@@ -98,6 +103,7 @@ void Acceptor::drain_backlog() {
     UniqueFd rejected(detail::accept(listen_fd_.get()));
     if (!rejected) break;
     failures_.add(1);
+    out_of_fds_.add(1);  // turned away for want of a descriptor
   }
   spare_fd_ = open_spare();
 }

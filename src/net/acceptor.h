@@ -16,7 +16,9 @@ namespace reactor::net::detail {
 class Acceptor final : public Handler {
  public:
   using OnAccept = std::function<void(UniqueFd)>;
-  Acceptor(EventLoop& loop, UniqueFd listen_fd, Counter& failures, OnAccept on_accept);
+  /// `failures` counts every failed accept, `out_of_fds` those for want of descriptors.
+  Acceptor(EventLoop& loop, UniqueFd listen_fd, Counter& failures, Counter& out_of_fds,
+           OnAccept on_accept);
   ~Acceptor();
   void start();  ///< loop thread; throws if the backend refuses the descriptor
   void stop();   ///< loop thread; stops accepting for good
@@ -33,6 +35,7 @@ class Acceptor final : public Handler {
   UniqueFd listen_fd_;
   UniqueFd spare_fd_;
   Counter& failures_;
+  Counter& out_of_fds_;
   OnAccept on_accept_;
   TimerId resume_timer_;
   Clock::time_point last_log_{};

@@ -88,6 +88,7 @@ struct ConnectionGroup {
     s.loop_events = loop.stats().events;
     for (size_t i = 0; i < s.closed.size(); ++i) s.closed[i] = closed[i].get();
     s.proxy_rejected = proxy_rejected.get();
+    s.loop = &loop;
     return s;
   }
 

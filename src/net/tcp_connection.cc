@@ -403,6 +403,7 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
   if (auto* t = tracer(loop())) [[unlikely]]
     t->line("close", {{"fd", fd_.get()}, {"reason", to_string(reason)}});
   write_ = WriteState::closed;
+  group_->closed[static_cast<size_t>(reason)].add(1);
   const size_t unsent = queued();
   const size_t unread = io_ ? io_->input.size() : 0;
   if (io_) {

@@ -67,8 +67,8 @@ void TcpServer::start() {
         if (!group->start(std::move(c))) group->accept_failures.add(1);
       };
     EventLoop& owner = per_loop ? group->loop : loop_;
-    acceptors_.push_back(std::make_unique<detail::Acceptor>(owner, std::move(fd),
-                                                            group->accept_failures, on_accept));
+    acceptors_.push_back(std::make_unique<detail::Acceptor>(
+        owner, std::move(fd), group->accept_failures, group->accept_out_of_fds, on_accept));
   }
   for (auto& acceptor : acceptors_) run_on(acceptor->loop(), [&] { acceptor->start(); });
 }

@@ -18,6 +18,10 @@ void trace_write(const EventLoop& loop, int fd, size_t bytes, size_t queued) {
     t->line("write", {{"fd", fd}, {"bytes", bytes}, {"queued", queued}});
 }
 
+void add(std::atomic<uint64_t>& counter, uint64_t n) {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
 ssize_t send_datagram(int fd, std::string_view data, const InetAddress& to) {
   for (;;) {
     ssize_t n =
@@ -46,6 +50,7 @@ std::error_code UdpSocket::send_to(std::string_view data, const InetAddress& to)
   loop_.assert_in_loop_thread();
   if (queue_.empty()) {
     if (send_datagram(fd_.get(), data, to) >= 0) {
+      count_sent(data.size());
       trace_write(loop_, fd_.get(), data.size(), 0);
       return {};
     }
@@ -69,7 +74,10 @@ void UdpSocket::flush_queue() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0) ++dropped_;  // failed for good (e.g. EMSGSIZE): counted, not retried
     queued_bytes_ -= data.size();
-    if (n >= 0) trace_write(loop_, fd_.get(), data.size(), queued_bytes_);
+    if (n >= 0) {
+      count_sent(data.size());
+      trace_write(loop_, fd_.get(), data.size(), queued_bytes_);
+    }
     queue_.pop_front();
   }
   loop_.set_interest(fd_.get(), io::kReadable);
@@ -102,11 +110,25 @@ bool UdpSocket::read_datagrams(const bool& destroyed) {
     }
     if (auto* t = reactor::detail::tracer(loop_)) [[unlikely]]
       t->line("read", {{"fd", fd_.get()}, {"bytes", n}});
+    add(datagrams_received_, 1);
+    add(bytes_received_, static_cast<uint64_t>(n));
     on_datagram_({t_datagram, static_cast<size_t>(n)},
                  InetAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&from), len));
     if (destroyed) return false;
   }
   return true;
+}
+
+void UdpSocket::count_sent(size_t bytes) {
+  add(datagrams_sent_, 1);
+  add(bytes_sent_, bytes);
+}
+
+UdpStats UdpSocket::stats() const {
+  return {datagrams_received_.load(std::memory_order_relaxed),
+          bytes_received_.load(std::memory_order_relaxed),
+          datagrams_sent_.load(std::memory_order_relaxed),
+          bytes_sent_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace reactor::net

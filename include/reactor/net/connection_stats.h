@@ -2,6 +2,10 @@
 #include <array>
 #include <cstdint>
 
+namespace reactor {
+class EventLoop;
+}
+
 namespace reactor::net {
 
 /// Counters for the connections of one loop (a server keeps one set per loop, so users can
@@ -19,6 +23,8 @@ struct ConnectionStats {
   /// Connections closed before they began: no valid PROXY header, an untrusted peer, or
   /// the header's deadline passed (TcpServerOptions::proxy).
   uint64_t proxy_rejected = 0;
+  /// The loop these connections are on; valid while the server (or client) lives.
+  const EventLoop* loop = nullptr;
 };
 
 }  // namespace reactor::net

@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -13,6 +14,14 @@
 #include "reactor/net/inet_address.h"
 
 namespace reactor::net {
+
+/// What a UdpSocket has received and sent so far: a snapshot, taken from any thread.
+struct UdpStats {
+  uint64_t datagrams_received = 0;
+  uint64_t bytes_received = 0;
+  uint64_t datagrams_sent = 0;  ///< handed to the kernel (at once or from the queue)
+  uint64_t bytes_sent = 0;
+};
 
 /// A bound UDP socket on a loop: each datagram received is handed to the callback (which may
 /// destroy the socket); sends that the kernel cannot take right now are queued (bounded)
@@ -31,6 +40,8 @@ class UdpSocket final : private Handler {
   /// when the queue already holds max_queued bytes. Errors such as EMSGSIZE are returned.
   std::error_code send_to(std::string_view data, const InetAddress& to);
   uint64_t dropped() const { return dropped_; }
+  /// Any thread.
+  UdpStats stats() const;
 
   static constexpr size_t kMaxQueuedBytes = 4 << 20;
 
@@ -38,6 +49,7 @@ class UdpSocket final : private Handler {
   void handle_events(uint32_t ready) override;
   void flush_queue();
   bool read_datagrams(const bool& destroyed);
+  void count_sent(size_t bytes);
 
   EventLoop& loop_;
   UniqueFd fd_;
@@ -46,6 +58,9 @@ class UdpSocket final : private Handler {
   std::deque<std::pair<std::string, InetAddress>> queue_;
   size_t queued_bytes_ = 0;
   uint64_t dropped_ = 0;
+  // Written by the loop thread only, read by any (stats()): relaxed load+store.
+  std::atomic<uint64_t> datagrams_received_{0}, bytes_received_{0};
+  std::atomic<uint64_t> datagrams_sent_{0}, bytes_sent_{0};
   bool* destroyed_ = nullptr;  // while handle_events runs: set when the callback destroys us
 };
 
