@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -710,8 +711,44 @@ TEST_P(TcpConnectionTest, ConnectionIsFreedAfterClose) {
   ASSERT_TRUE(run_until(loop_, [&] { return weak.expired(); }));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionTest,
-                         test::all_backends(), test::backend_name);
+// The server's stats count each finished connection once, under its CloseReason.
+TEST_P(TcpConnectionTest, StatsCountClosesByReason) {
+  ConnectionOptions options;
+  options.close_timeout = 100ms;
+  start(rec_.callbacks(), options);
+  auto closed_after = [&](size_t n) {
+    return run_until(loop_, [&] { return rec_.closes() == n; });
+  };
+  auto peer = connect();  // peer: the client closes first
+  peer->close();
+  ASSERT_TRUE(closed_after(1));
+  auto local = connect();  // local: close() completes once the client closes too
+  rec_.connection(1)->close();
+  ASSERT_TRUE(run_until(loop_, [&] {
+    local->pump();
+    return local->eof;
+  }));
+  local->close();
+  ASSERT_TRUE(closed_after(2));
+  auto aborted = connect();
+  rec_.connection(2)->abort();
+  ASSERT_TRUE(closed_after(3));
+  auto reset = connect();  // error: the client resets
+  reset->reset();
+  ASSERT_TRUE(closed_after(4));
+  auto stuck = connect();  // timeout: close() cannot flush to a client that never reads
+  test::cap_kernel_buffer(stuck->fd(), SO_RCVBUF);
+  test::cap_kernel_buffer(rec_.connection(4)->fd(), SO_SNDBUF);
+  rec_.connection(4)->send(pattern(4 << 20));
+  rec_.connection(4)->close();
+  ASSERT_TRUE(run_until(
+      loop_, [&] { return rec_.closes() == 5; }, 5s));
+  const ConnectionStats s = server_->stats()[0];
+  EXPECT_EQ(s.closed, (std::array<uint64_t, 5>{1, 1, 1, 1, 1}));
+  EXPECT_EQ(s.loop, &loop_);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionTest, test::all_backends(), test::backend_name);
 
 // send / close / abort from a thread that does not own the connection's loop.
 class TcpConnectionThreadsTest : public TcpConnectionTest {};
@@ -810,8 +847,8 @@ TEST_P(TcpConnectionThreadsTest, ShutdownFromAnotherThread) {
   EXPECT_TRUE(eof);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionThreadsTest,
-                         test::all_backends(), test::backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, TcpConnectionThreadsTest, test::all_backends(),
+                         test::backend_name);
 
 // Loop-thread-only calls abort when made from another thread (REACTOR_CHECK, on in every
 // build), instead of racing with the loop.
