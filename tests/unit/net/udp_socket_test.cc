@@ -59,6 +59,22 @@ TEST_P(UdpSocketTest, RoundTripWithSenderAddress) {
   EXPECT_EQ(a_.dropped(), 0u);
 }
 
+TEST_P(UdpSocketTest, StatsCountDatagramsAndBytes) {
+  UdpSocket echo(loop_, InetAddress::loopback_ipv4(0),
+                 [&](std::string_view d, const InetAddress& from) { echo.send_to(d, from); });
+  ASSERT_FALSE(a_.send_to("ping", echo.address()));
+  ASSERT_FALSE(a_.send_to("", echo.address()));
+  ASSERT_FALSE(a_.send_to("hello", echo.address()));
+  ASSERT_TRUE(run_until(loop_, [&] { return a_got_.size() == 3; }));
+  const UdpStats e = echo.stats();
+  EXPECT_EQ(e.datagrams_received, 3u);
+  EXPECT_EQ(e.bytes_received, 9u);
+  EXPECT_EQ(e.datagrams_sent, 3u);
+  EXPECT_EQ(e.bytes_sent, 9u);
+  EXPECT_EQ(a_.stats().datagrams_sent, 3u);
+  EXPECT_EQ(a_.stats().datagrams_received, 3u);
+}
+
 TEST_P(UdpSocketTest, EmptyAndLargeDatagrams) {
   const std::string big(60000, 'q');
   ASSERT_FALSE(a_.send_to("", b_.address()));
@@ -132,8 +148,7 @@ TEST_P(UdpSocketDeathTest, SendToFromAnotherThreadAborts) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, UdpSocketDeathTest, ::testing::Values("epoll"));
 
-INSTANTIATE_TEST_SUITE_P(Backends, UdpSocketTest,
-                         test::all_backends(), test::backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, UdpSocketTest, test::all_backends(), test::backend_name);
 
 }  // namespace
 }  // namespace reactor::net
