@@ -64,6 +64,7 @@ class HttpService final : public Service {
     o.body_timeout = std::chrono::milliseconds(flags.body_timeout_ms);
     o.idle_timeout = std::chrono::milliseconds(flags.idle_timeout_ms);
     if (metrics) {  // after whatever else wants each response (a fan-out of two)
+      if (!o.on_response) o.response_details = false;  // the counters need none of them
       o.on_response = [first = std::move(o.on_response), metrics](const http::ResponseRecord& r) {
         if (first) first(r);
         metrics->record(r);

@@ -203,8 +203,12 @@ HttpMetrics::Slot& HttpMetrics::slot() {
 void HttpMetrics::record(const http::ResponseRecord& r) {
   Slot& s = slot();
   size_t method = kMethods.size() - 1;
-  for (size_t i = 0; i + 1 < kMethods.size(); ++i)
-    if (r.method == kMethods[i]) method = i;
+  for (size_t i = 0; i + 1 < kMethods.size(); ++i) {
+    if (r.method == kMethods[i]) {
+      method = i;
+      break;
+    }
+  }
   const size_t status = static_cast<size_t>(std::clamp(r.status / 100, 1, 5) - 1);
   s.requests[method * kStatusClasses.size() + status].add(1);
   const Clock::duration took = r.finished > r.started && r.started != Clock::time_point{}

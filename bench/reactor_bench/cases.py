@@ -104,6 +104,15 @@ def make_cases(quick, nofile):
         Case("callgrind-http", "Instructions per HTTP request (callgrind)", "callgrind",
              entries(HTTP_ALL), {"kind": "http", "count": 2000 if quick else 20000},
              unit="Ir/req", quick=True, rounds=1),
+        Case("callgrind-metrics", "Metrics' cost: instructions per HTTP request (callgrind)",
+             "callgrind",
+             [Entry("reactor http", "reactor http"),
+              Entry("reactor http --metrics", "reactor http", ["--metrics", "127.0.0.1:0"])],
+             {"kind": "http", "count": 2000 if quick else 20000, "connections": 1},
+             unit="Ir/req", quick=True, rounds=1,
+             notes=["One connection, so that every request is one loop iteration. `reactor "
+                    "http` as shipped (no loop measures itself) and with `--metrics` (every "
+                    "loop measures itself, every response is counted; nobody scrapes)."]),
         Case("micro", "Micro-benchmarks (Google Benchmark)", "micro", [], quick=True, rounds=1),
     ]
     if quick:  # fewer targets where a case is slow per target

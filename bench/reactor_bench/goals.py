@@ -19,6 +19,8 @@ GOALS = [
      "Trace mode off: server CPU per echo message ≤ 1.005× the hooks compiled out"),
     ("co-echo", "co:ratio:reactor", 1.03,
      "Coroutine echo: server CPU per message ≤ 1.03× the callback echo"),
+    ("callgrind-metrics", "metrics-ratio", 1.01,
+     "Metrics on: server CPU per HTTP request ≤ 1.01× metrics off"),
 ]
 
 
@@ -71,12 +73,25 @@ def trace_share(results):
             f"{user * 100:.0f} %)", share)
 
 
+def metrics_ratio(res):
+    """`reactor http --metrics` against plain `reactor http`, in instructions per request
+    (callgrind-metrics). Metrics add no system call, so no kernel time: the user-space ratio
+    bounds the CPU ratio from above."""
+    on, off = good(res, "reactor http --metrics"), good(res, "reactor http")
+    if not (on and off):
+        return None
+    cost, base = on[0]["rate"], off[0]["rate"]
+    return f"{cost / base:.3f}× ({cost:,.0f} against {base:,.0f} Ir)", cost / base
+
+
 def goal_rows(results):
     rows = ["| goal | measured | verdict |", "| --- | --- | --- |"]
     for case, kind, limit, text in GOALS:
         res = results["cases"].get(case)
         if kind == "trace-share":
             got = trace_share(results)
+        elif kind == "metrics-ratio":
+            got = metrics_ratio(res) if res else None
         else:
             got = measure(res, kind) if res else None
         if got is None:

@@ -172,7 +172,10 @@ void Session::answer(const net::TcpConnectionPtr& connection, uint64_t sequence,
     t->line("response", {{"fd", connection->fd()}, {"status", response.status()}});
   Pending& slot = pending_[sequence - written_];
   slot.answer = Answer::ready;
-  if (config_->options.on_response) report(*connection, slot.note.get(), response, slot.head);
+  if (config_->options.on_response) {
+    report(*connection, slot.note.get(), response, slot.head);
+    if (slot.note) spare_note_ = std::move(slot.note);  // needed no more
+  }
   if (sequence != written_) {
     net::Buffer wire;
     write_response(wire, response, slot.head, slot.connection);
@@ -188,19 +191,27 @@ void Session::answer(const net::TcpConnectionPtr& connection, uint64_t sequence,
 
 // `request` parsed, or (null) the raw input of one that failed to parse, whose first line
 // is kept as far as it arrived (an access log shows what was sent).
-std::unique_ptr<Session::Note> Session::note(const Request* request, std::string_view input) const {
-  auto n = std::make_unique<Note>();
+// The Note reported last is reused (its strings keep their capacity): a keep-alive
+// connection allocates nothing per request for on_response once it has one.
+std::unique_ptr<Session::Note> Session::note(const Request* request, std::string_view input) {
+  std::unique_ptr<Note> n = spare_note_ ? std::move(spare_note_) : std::make_unique<Note>();
   n->started = request_start_;
   if (!request) {
-    n->request_line = input.substr(0, std::min(input.find_first_of("\r\n"), size_t{8192}));
+    n->request_line.assign(input.substr(0, std::min(input.find_first_of("\r\n"), size_t{8192})));
+    n->method.clear();
+    n->referer.clear();
+    n->user_agent.clear();
     return n;
   }
-  n->method = request->method();
-  n->request_line.reserve(n->method.size() + request->target().size() + 10);
-  n->request_line.append(n->method).append(" ").append(request->target());
+  n->method.assign(request->method());
+  if (!config_->options.response_details) {
+    n->request_line.clear();  // a reused Note may hold a malformed request's line
+    return n;
+  }
+  n->request_line.assign(n->method).append(" ").append(request->target());
   n->request_line.append(request->version() == Version::http_1_0 ? " HTTP/1.0" : " HTTP/1.1");
-  n->referer = request->header("Referer").value_or("");
-  n->user_agent = request->header("User-Agent").value_or("");
+  n->referer.assign(request->header("Referer").value_or(""));
+  n->user_agent.assign(request->header("User-Agent").value_or(""));
   return n;
 }
 

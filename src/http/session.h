@@ -106,7 +106,7 @@ class Session final : public net::ConnectionContext {
   void fail(const net::TcpConnectionPtr& connection, int status, std::string_view why,
             std::string_view input);
   void write_ready(const net::TcpConnectionPtr& connection, net::Buffer& out);
-  std::unique_ptr<Note> note(const Request* request, std::string_view first_line) const;
+  std::unique_ptr<Note> note(const Request* request, std::string_view first_line);
   void report(const net::TcpConnection& connection, const Note* note, const Response& response,
               bool head) const;
   void flush(const net::TcpConnectionPtr& connection, net::Buffer& out, bool input_left = true);
@@ -123,6 +123,7 @@ class Session final : public net::ConnectionContext {
   uint64_t last_sequence_ = UINT64_MAX;
   // While on_input runs: where answers made meanwhile collect, to leave in one write.
   net::Buffer* batch_ = nullptr;
+  std::unique_ptr<Note> spare_note_;  // see note()
   Clock::time_point request_start_{};
   Clock::time_point deadline_ = Clock::time_point::max();  // max: none
   Clock::time_point timer_at_{};

@@ -50,6 +50,9 @@ struct ServerOptions {
   /// malformed requests included, in the order they are written. Unset: nothing about a
   /// request is kept once its handler has it.
   std::function<void(const ResponseRecord&)> on_response;
+  /// False: on_response's records leave request_line, referer and user_agent empty, which
+  /// saves copying them for every request (a metrics collector needs none of them).
+  bool response_details = true;
   net::TcpServerOptions tcp;
 };
 
