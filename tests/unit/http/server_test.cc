@@ -79,6 +79,45 @@ TEST_F(ServerTest, AnswersSeveralRequestsOnOneConnection) {
   EXPECT_EQ(f_.server().stats().at(0).accepted, 1u);
 }
 
+// on_response's records on one keep-alive connection: each its own request's fields, none
+// left over from the previous one (the session reuses its note), and with response_details
+// off only the method, status and times.
+TEST_F(ServerTest, OnResponseRecordsEachRequestsOwnFields) {
+  struct Seen {
+    std::string line, method, user_agent;
+    int status;
+    bool timed;
+  };
+  std::vector<Seen> seen;
+  for (bool details : {true, false}) {
+    SCOPED_TRACE(details ? "details" : "no details");
+    seen.clear();
+    ServerOptions options;
+    options.response_details = details;
+    options.on_response = [&](const ResponseRecord& r) {
+      seen.push_back({std::string(r.request_line), std::string(r.method), std::string(r.user_agent),
+                      r.status, r.finished >= r.started});
+    };
+    f_.start(echo_target, options);
+    auto c = f_.connect();
+    EXPECT_EQ(
+        f_.exchange(*c, wire_request("GET", "/a", std::nullopt, "User-Agent: t/1\r\n")).status,
+        200);
+    EXPECT_EQ(f_.exchange(*c, wire_request("DELETE", "/b")).status, 200);
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0].method, "GET");
+    EXPECT_EQ(seen[1].method, "DELETE");
+    EXPECT_EQ(seen[0].line, details ? "GET /a HTTP/1.1" : "");
+    EXPECT_EQ(seen[1].line, details ? "DELETE /b HTTP/1.1" : "");
+    EXPECT_EQ(seen[0].user_agent, details ? "t/1" : "");
+    EXPECT_EQ(seen[1].user_agent, "");
+    EXPECT_EQ(seen[1].status, 200);
+    EXPECT_TRUE(seen[0].timed && seen[1].timed);
+    c.reset();
+    f_.stop_server();
+  }
+}
+
 TEST_F(ServerTest, HeadDropsTheBodyTheHandlerGave) {
   f_.start(echo_target);
   auto c = f_.connect();
