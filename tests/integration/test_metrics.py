@@ -223,6 +223,43 @@ class MetricsTest(unittest.TestCase):
         srv.stop()
 
 
+class MetricsThreadsTest(unittest.TestCase):
+    """`--threads 2`: each loop counts its own share, read by the metrics loop (TSan runs
+    this one: the `threads` label)."""
+
+    def test_per_loop_series_add_up(self):
+        port = free_port()
+        srv = Server("http", "--threads", "2", "--metrics", f"{HOST}:{port}").start()
+        self.addCleanup(srv.kill)
+        clients = [srv.client() for _ in range(4)]
+        try:
+            for i in range(12):
+                c = clients[i % 4]
+                self.assertEqual(c.exchange(request("GET", f"/{i}")).status, 200)
+                if i % 3 == 0:
+                    scrape(port)  # scrapes while the loops count
+        finally:
+            for c in clients:
+                c.close()
+
+        def all_closed():  # a connection leaves "open" after its close is counted
+            text = scrape(port)[2]
+            return text if total(samples(text), "reactor_connections_open") == 0 else None
+        text = wait_for(all_closed, IO_TIMEOUT, "every close counted")
+        promtool_check(self, text)
+        values = samples(text)
+        self.assertEqual(total(values, "reactor_http_requests_total", method="GET",
+                               status="2xx"), 12)
+        self.assertEqual(total(values, "reactor_connections_accepted_total"), 4)
+        self.assertEqual(total(values, "reactor_connections_closed_total", reason="peer"), 4)
+        loops = {dict(l)["loop"] for (n, l) in values if n == "reactor_loop_iterations_total"}
+        self.assertEqual(loops, {"0", "1", "2"})
+        served = {dict(l)["loop"] for (n, l) in values
+                  if n == "reactor_connections_accepted_total" and values[(n, l)] > 0}
+        self.assertEqual(served, {"1", "2"}, "round-robin: two connections on each pool loop")
+        srv.stop()
+
+
 class PrometheusTest(unittest.TestCase):
     """A real Prometheus server (Debian's) scrapes `reactor http --metrics` every second."""
 
