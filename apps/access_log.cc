@@ -137,7 +137,7 @@ void AccessLog::flush() {
 }
 
 void AccessLog::reopen() {
-  if (!file_) return;
+  if (path_ == "-") return;
   std::lock_guard file_lock(file_mutex_);
   write_locked();  // what was logged before the signal goes to the renamed file
   UniqueFd fresh = open_log(path_);
