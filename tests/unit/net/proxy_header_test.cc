@@ -104,6 +104,11 @@ const std::string kHaproxyCrcUniqueId(
     "abc123",
     44);
 
+// HAProxy's health check with "send-proxy-v2 proxy-v2-options crc32c check": LOCAL over
+// UNSPEC, with TLVs after an empty address block.
+const std::string kHaproxyCheck("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x07\x03\x00\x04\xa9\xb8\x7e\x8f",
+                                23);
+
 // ---------------------------------------------------------------------------------
 // The cases.
 
@@ -168,6 +173,7 @@ std::vector<GoodCase> good_cases() {
       {"v2 from HAProxy, CRC32C", kHaproxyCrc, 2, false, "127.0.0.2:58615", "127.0.0.1:43233"},
       {"v2 from HAProxy, CRC32C and unique id", kHaproxyCrcUniqueId, 2, false, "127.0.0.2:48101",
        "127.0.0.1:49871"},
+      {"v2 from HAProxy, health check", kHaproxyCheck, 2, true, "", ""},
       {"v2 longest accepted",
        v2(0x21, 0x11,
           inet4("10.0.0.1", "10.0.0.2", 1, 2) +
@@ -316,6 +322,9 @@ std::vector<BadCase> bad_v2_cases() {
   std::string haproxy = kHaproxyCrcUniqueId;
   haproxy.back() = 'X';  // the unique id
   add("CRC32C from HAProxy, altered TLV", haproxy, haproxy.size() - 1, "CRC32C mismatch");
+  std::string check = kHaproxyCheck;
+  check[13] = '\x01';  // UNSPEC over STREAM: still local, but the checksum covered \x00
+  add("CRC32C from HAProxy, altered family", check, check.size() - 1, "CRC32C mismatch");
   std::string zeroed = v2_with_crc(0x20, 0x00, kCrcZero, 0);
   zeroed.replace(zeroed.size() - 4, 4, "\0\0\0\0"s);  // as sent, before the checksum
   add("CRC32C left zero", zeroed, zeroed.size() - 1, "CRC32C mismatch");
