@@ -42,6 +42,10 @@ class HttpService final : public Service {
  public:
   HttpService(EventLoop& loop, const net::InetAddress& address, const HttpFlags& flags)
       : router_(make_router()), server_(loop, address, router_.handler(), options(flags)) {}
+  bool adopt(UniqueFd listening) override {
+    server_.adopt(std::move(listening));
+    return true;
+  }
   net::InetAddress start() override {
     server_.start();
     return server_.address();
