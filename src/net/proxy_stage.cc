@@ -117,6 +117,8 @@ void ProxyStage::handle_events(uint32_t) {
     switch (read_header()) {
       case Step::wait:
         return;
+      case Step::took:
+        continue;  // all header so far; peek again: more, EAGAIN or the peer's FIN
       case Step::complete:
         return owner_.hand_over(*this);  // destroys this stage
       case Step::rejected:
@@ -131,8 +133,8 @@ void ProxyStage::handle_events(uint32_t) {
 // Peeks at what the peer sent (never more than a header can be), parses it after what was
 // already taken, and takes from the kernel only bytes that the parser says are header.
 // need_more with bytes left unread would make a level-triggered backend report the
-// descriptor again and again, so they are taken into taken_; on an edge-triggered one
-// the caller peeks again until EAGAIN, so no edge is missed.
+// descriptor again and again, so they are taken into taken_; then the caller peeks again
+// until EAGAIN: on an edge-triggered backend a FIN that came with them brings no new edge.
 ProxyStage::Step ProxyStage::read_header() {
   const size_t room = kMaxHeader - taken_.size();
   const ssize_t n = receive(fd_.get(), t_peek, room, MSG_PEEK);
@@ -156,7 +158,7 @@ ProxyStage::Step ProxyStage::read_header() {
     case ProxyParse::State::need_more:
       if (got == room) return Step::rejected;  // cannot be: the parser broke its promise
       taken_.append(peeked);
-      return take(got) ? Step::wait : Step::rejected;
+      return take(got) ? Step::took : Step::rejected;
     case ProxyParse::State::complete:
       if (parse.consumed <= taken_.size() || parse.consumed - taken_.size() > got)
         return Step::rejected;

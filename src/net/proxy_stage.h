@@ -68,7 +68,7 @@ class ProxyStage final : public Handler {
 
  private:
   friend class ProxyStages;
-  enum class Step : uint8_t { wait, complete, rejected, peer_closed };
+  enum class Step : uint8_t { wait, took, complete, rejected, peer_closed };
   Step read_header();
   bool take(size_t n);
 
