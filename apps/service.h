@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "reactor/core/event_loop.h"
@@ -20,11 +21,16 @@ struct ServerFlags {
   std::string balancing = "round-robin";
   int drain_ms = 5000;
   bool trace = false;
+  bool proxy_protocol = false;
+  std::optional<std::string> proxy_from;  ///< not given: loopback only
 };
 
 /// Adds --host, --port, --backend, --drain-timeout, --trace and (if `threads`) --threads,
 /// --balancing.
 void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads);
+
+/// Adds --proxy-protocol and --proxy-from (TCP servers only).
+void add_proxy_flags(CLI::App& app, ServerFlags& flags);
 
 /// Adds --trace (trace mode for every loop the program makes).
 void add_trace_flag(CLI::App& app, bool& trace);
@@ -43,8 +49,8 @@ using ServiceFactory =
     std::function<std::unique_ptr<Service>(EventLoop& loop, const net::InetAddress& address)>;
 
 /// Runs the service until SIGINT or SIGTERM. Returns the process exit code:
-/// 0 after a graceful stop, 1 when it cannot start, 2 for a bad --host. `program` begins
-/// the messages on stderr ("reactor echo", "co_echo").
+/// 0 after a graceful stop, 1 when it cannot start, 2 for a bad --host or --proxy-from (one
+/// line on stderr). `program` begins the messages on stderr ("reactor echo", "co_echo").
 int serve(const char* program, const ServerFlags& flags, const ServiceFactory& make);
 
 }  // namespace reactor::apps

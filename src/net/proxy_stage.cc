@@ -34,6 +34,14 @@ bool trusted(const std::vector<Cidr>& ranges, const InetAddress& peer) {
   return false;
 }
 
+// Closing a socket with unread input sends a reset; the peer is owed no reply, but a
+// plain end of stream is the clearer answer: drop what it sent so far (MSG_TRUNC discards
+// TCP input without copying it), bounded, as a later segment may still arrive.
+void discard_input(int fd) {
+  for (int i = 0; i < 4; ++i)
+    if (receive(fd, nullptr, kMaxHeader, MSG_TRUNC | MSG_DONTWAIT) <= 0) return;
+}
+
 }  // namespace
 
 ProxyStages::ProxyStages(ConnectionGroup& group, const ProxyProtocolOptions& options)
@@ -49,7 +57,8 @@ void ProxyStages::admit(UniqueFd fd) {
     if (auto* t = tracer(group_.loop)) [[unlikely]]
       t->line("close", {{"fd", raw}, {"reason", closed_ ? "aborted" : "error"}});
     if (!closed_) group_.proxy_rejected.add(1);
-    return;  // `fd` closes here, before anything was read: no reply
+    discard_input(raw);
+    return;  // `fd` closes here: no reply
   }
   const auto slot = static_cast<uint32_t>(stages_.size());
   auto stage = std::make_unique<ProxyStage>(*this, std::move(fd), slot);
@@ -76,6 +85,7 @@ void ProxyStages::finish(ProxyStage& stage, Outcome outcome) {
     t->line("close", {{"fd", stage.fd_.get()}, {"reason", kReason[static_cast<size_t>(outcome)]}});
   }
   if (outcome != Outcome::dropped) group_.proxy_rejected.add(1);
+  discard_input(stage.fd_.get());
   remove(stage);  // unwatches and closes: nothing was replied
 }
 
