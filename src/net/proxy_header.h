@@ -10,6 +10,9 @@ namespace reactor::net::detail {
 /// The longest v1 header, CRLF included, and the fixed part of a v2 header.
 inline constexpr size_t kProxyV1MaxBytes = 107;
 inline constexpr size_t kProxyV2FixedBytes = 16;
+/// The largest v2 length field accepted (the spec allows 65535): addresses and TLVs from
+/// real proxies take a few hundred bytes, and a pending connection buffers the whole header.
+inline constexpr size_t kProxyV2MaxLength = 4096;
 
 struct ProxyParse {
   enum class State : uint8_t { need_more, complete, error };

@@ -9,8 +9,6 @@
 #include "http/parser.h"
 
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -23,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "guarded_region.h"
 #include "reactor/http/request.h"
 
 // Counts heap allocations so a test can prove the common path makes none.
@@ -722,34 +721,7 @@ TEST(ParserWordScan, EveryOffsetOfTargetAndValue) {
 // ---------------------------------------------------------------------------------
 // Guard page: input that ends where readable memory ends. Any over-read faults.
 
-class GuardedRegion {
- public:
-  explicit GuardedRegion(std::size_t capacity) {
-    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    usable_ = (capacity + page - 1) / page * page;
-    void* p =
-        ::mmap(nullptr, usable_ + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    base_ = static_cast<char*>(p);
-    total_ = usable_ + page;
-    if (::mprotect(base_ + usable_, page, PROT_NONE) != 0) throw std::bad_alloc();
-  }
-  ~GuardedRegion() { ::munmap(base_, total_); }
-  GuardedRegion(const GuardedRegion&) = delete;
-  GuardedRegion& operator=(const GuardedRegion&) = delete;
-
-  // Copies `s` so its last byte sits right before the PROT_NONE page.
-  std::string_view place(std::string_view s) {
-    char* dst = base_ + usable_ - s.size();
-    std::memmove(dst, s.data(), s.size());
-    return {dst, s.size()};
-  }
-
- private:
-  char* base_ = nullptr;
-  std::size_t usable_ = 0;
-  std::size_t total_ = 0;
-};
+using test::GuardedRegion;
 
 // Feeds every prefix of `wire`, each placed against the guard page (so the buffer
 // also moves on every call), and returns the final result.
