@@ -15,8 +15,9 @@ using reactor::detail::tracer;
 
 namespace {
 
-// The longest header: a v2 fixed part and the largest length it can announce.
-constexpr size_t kMaxHeader = kProxyV2FixedBytes + 0xffff;
+// The longest header the parser accepts: a v2 fixed part and its largest length (v1's
+// 107 bytes are less).
+constexpr size_t kMaxHeader = kProxyV2FixedBytes + kProxyV2MaxLength;
 
 // One per thread, so one per loop: a pending descriptor holds only what it took.
 thread_local char t_peek[kMaxHeader];
