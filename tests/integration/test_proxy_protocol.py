@@ -10,7 +10,7 @@ import socket
 import struct
 import unittest
 
-from harness import (BACKENDS, Deadline, IO_TIMEOUT, Server, connect, recv_exactly,
+from harness import (BACKENDS, Deadline, IO_TIMEOUT, Server, connect, parse_trace, recv_exactly,
                      recv_until, request, run_cli, wait_server_read_all)
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -165,6 +165,32 @@ class EchoWithProxyProtocol(unittest.TestCase):
                 for s in socks:
                     s.close()
             srv.stop()
+
+    def test_trace_shows_the_stage(self):
+        # docs/trace.md: the header's bytes as reads, then the same descriptor watched
+        # again as a connection; a refused one closed with reason=error.
+        with Server("echo", "--proxy-protocol", "--trace") as srv:
+            with connect(srv.address) as s:
+                s.sendall(v1() + b"hello")
+                self.assertEqual(recv_exactly(s, 5, Deadline(IO_TIMEOUT)), b"hello")
+            with connect(srv.address) as s:
+                s.sendall(b"hello")
+                assert_closed_unanswered(self, s, "no header")
+            srv.stop()
+            lines = [l for l in parse_trace(srv.stderr_text()) if l.event != "wait"]
+        accepts = [l for l in lines if l.event == "accept"]
+        self.assertEqual(len(accepts), 2)
+        fd = accepts[0].fd
+        mine = [(l.event, l.text.split(" ", 3)[3]) for l in lines
+                if "fd" in l.fields and l.fd == fd and l.event != "dispatch"]
+        self.assertEqual(mine[:5], [
+            ("accept", f"fd={fd} peer={accepts[0]['peer']}"), ("watch", f"fd={fd} interest=R"),
+            ("read", f"fd={fd} bytes={len(v1())}"), ("unwatch", f"fd={fd}"),
+            ("watch", f"fd={fd} interest=R")])
+        refused = accepts[1].fd
+        self.assertIn(("close", f"fd={refused} reason=error"),
+                      [(l.event, l.text.split(" ", 3)[3]) for l in lines
+                       if "fd" in l.fields and l.fd == refused])
 
 
 class HttpWithProxyProtocol(unittest.TestCase):
