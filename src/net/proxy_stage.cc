@@ -37,10 +37,11 @@ bool trusted(const std::vector<Cidr>& ranges, const InetAddress& peer) {
 
 // Closing a socket with unread input sends a reset; the peer is owed no reply, but a
 // plain end of stream is the clearer answer: drop what it sent so far (MSG_TRUNC discards
-// TCP input without copying it), bounded, as a later segment may still arrive.
+// TCP input without copying it), bounded, as a later segment may still arrive. The buffer
+// is never written, but sanitizers' recv interceptors assume it is: give them a real one.
 void discard_input(int fd) {
   for (int i = 0; i < 4; ++i)
-    if (receive(fd, nullptr, kMaxHeader, MSG_TRUNC | MSG_DONTWAIT) <= 0) return;
+    if (receive(fd, t_peek, sizeof t_peek, MSG_TRUNC | MSG_DONTWAIT) <= 0) return;
 }
 
 }  // namespace
