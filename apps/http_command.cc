@@ -1,5 +1,9 @@
 // `reactor http`: the classic tutorial server done properly. GET / says hello, any other
 // GET echoes the request-target, POST /echo echoes the body.
+#include <cstdio>
+#include <system_error>
+
+#include "access_log.h"
 #include "commands.h"
 #include "reactor/http/server.h"
 #include "service.h"
@@ -14,6 +18,7 @@ struct HttpFlags {
   int header_timeout_ms = 10000;
   int body_timeout_ms = 30000;
   int idle_timeout_ms = 60000;
+  std::string access_log;  // empty: none
 };
 
 http::Router make_router() {
@@ -40,8 +45,16 @@ http::Router make_router() {
 
 class HttpService final : public Service {
  public:
-  HttpService(EventLoop& loop, const net::InetAddress& address, const HttpFlags& flags)
-      : router_(make_router()), server_(loop, address, router_.handler(), options(flags)) {}
+  HttpService(EventLoop& loop, const net::InetAddress& address, const HttpFlags& flags,
+              AccessLog* log)
+      : router_(make_router()),
+        server_(loop, address, router_.handler(), options(flags, log)),
+        log_(log) {
+    if (log_) log_->attach(loop);  // before start(): SIGHUP blocked in every loop thread
+  }
+  ~HttpService() override {
+    if (log_) log_->detach();
+  }
   net::InetAddress start() override {
     server_.start();
     return server_.address();
@@ -51,8 +64,9 @@ class HttpService final : public Service {
   }
 
  private:
-  static http::ServerOptions options(const HttpFlags& flags) {
+  static http::ServerOptions options(const HttpFlags& flags, AccessLog* log) {
     http::ServerOptions o = flags.http;
+    if (log) o.on_response = [log](const http::ResponseRecord& r) { log->log(r); };
     o.tcp = server_options(flags.server);
     o.header_timeout = std::chrono::milliseconds(flags.header_timeout_ms);
     o.body_timeout = std::chrono::milliseconds(flags.body_timeout_ms);
@@ -62,7 +76,25 @@ class HttpService final : public Service {
 
   http::Router router_;
   http::Server server_;
+  AccessLog* log_;
 };
+
+// The log is opened before serving, so that a bad path fails the start like a bad port.
+int run_http(const std::shared_ptr<HttpFlags>& f) {
+  std::unique_ptr<AccessLog> log;
+  if (!f->access_log.empty()) {
+    try {
+      log = std::make_unique<AccessLog>(f->access_log);
+    } catch (const std::system_error& e) {
+      std::fprintf(stderr, "reactor http: cannot open access log %s: %s\n", f->access_log.c_str(),
+                   e.code().message().c_str());
+      return 1;
+    }
+  }
+  return serve("reactor http", f->server, [&](EventLoop& loop, const net::InetAddress& address) {
+    return std::make_unique<HttpService>(loop, address, *f, log.get());
+  });
+}
 
 }  // namespace
 
@@ -95,14 +127,11 @@ void add_http_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--idle-timeout", f->idle_timeout_ms, "ms an idle keep-alive connection lives")
       ->capture_default_str()
       ->check(millis);
-  cmd->callback([&run, f] {
-    run = [f] {
-      return serve("reactor http", f->server,
-                   [f](EventLoop& loop, const net::InetAddress& address) {
-                     return std::make_unique<HttpService>(loop, address, *f);
-                   });
-    };
-  });
+  cmd->add_option("--access-log", f->access_log,
+                  "append one Combined Log Format line per response to PATH ('-': stderr); "
+                  "SIGHUP reopens it")
+      ->type_name("PATH");
+  cmd->callback([&run, f] { run = [f] { return run_http(f); }; });
 }
 
 }  // namespace reactor::apps

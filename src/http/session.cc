@@ -67,8 +67,13 @@ bool Session::parse_one(const net::TcpConnectionPtr& connection, net::Buffer& in
   auto result = parser_.parse(input.view());
   switch (result.state) {
     case RequestParser::State::need_more: {
-      if (!parser_.headers_done() || phase_ == Phase::continued) return false;
+      if (!parser_.headers_done()) {
+        if (config_->options.on_response) note_partial(input.view());
+        return false;
+      }
+      if (phase_ == Phase::continued) return false;
       const Request& r = parser_.request();
+      if (config_->options.on_response && phase_ == Phase::head) partial_ = note(&r, {});
       phase_ = Phase::body;
       if (r.expects_continue() && pending_.empty() && r.version() == Version::http_1_1) {
         phase_ = Phase::continued;
@@ -103,7 +108,10 @@ void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& r
   slot.connection = closing()                                ? ConnectionHeader::close
                     : request.version() == Version::http_1_0 ? ConnectionHeader::keep_alive
                                                              : ConnectionHeader::none;
-  if (config_->options.on_response) slot.note = note(&request, {});
+  if (config_->options.on_response) {
+    slot.note = note(&request, {});
+    partial_.reset();
+  }
   pending_.push_back(std::move(slot));
   try {
     config_->handler(request, ResponderAccess::make(connection, sequence));
@@ -128,11 +136,14 @@ void Session::handler_threw(const net::TcpConnectionPtr& connection, uint64_t se
   answer(connection, sequence, internal_error());
 }
 
+// `input`: the bytes of the request that failed to parse; empty for a timeout, whose
+// request is what partial_ kept of it (nothing if no byte of it arrived).
 void Session::fail(const net::TcpConnectionPtr& connection, int status, std::string_view why,
                    std::string_view input) {
   Pending slot;
   slot.connection = ConnectionHeader::close;
-  if (config_->options.on_response) slot.note = note(nullptr, input);
+  if (config_->options.on_response)
+    slot.note = input.empty() && partial_ ? std::move(partial_) : note(nullptr, input);
   close_after_owed(Phase::closing);
   pending_.push_back(std::move(slot));
   std::string body(reason_phrase(status));
@@ -172,7 +183,11 @@ void Session::answer(const net::TcpConnectionPtr& connection, uint64_t sequence,
     t->line("response", {{"fd", connection->fd()}, {"status", response.status()}});
   Pending& slot = pending_[sequence - written_];
   slot.answer = Answer::ready;
-  if (config_->options.on_response) report(*connection, slot.note.get(), response, slot.head);
+  if (slot.note) {  // reported when written (write_ready), which may be later
+    slot.note->status = response.status();
+    slot.note->body_bytes = slot.head ? 0 : response.body().size();
+    slot.note->finished = Clock::now();
+  }
   if (sequence != written_) {
     net::Buffer wire;
     write_response(wire, response, slot.head, slot.connection);
@@ -186,13 +201,24 @@ void Session::answer(const net::TcpConnectionPtr& connection, uint64_t sequence,
   if (!batch_) flush(connection, out);
 }
 
+namespace {
+
+// A request's first line as far as it is in `input`: the empty lines a request may begin
+// with (RFC 9112 §2.2) skipped, at most `limit` bytes.
+std::string_view first_line(std::string_view input, size_t limit) {
+  input.remove_prefix(std::min(input.find_first_not_of("\r\n"), input.size()));
+  return input.substr(0, std::min(input.find_first_of("\r\n"), limit));
+}
+
+}  // namespace
+
 // `request` parsed, or (null) the raw input of one that failed to parse, whose first line
 // is kept as far as it arrived (an access log shows what was sent).
 std::unique_ptr<Session::Note> Session::note(const Request* request, std::string_view input) const {
   auto n = std::make_unique<Note>();
   n->started = request_start_;
   if (!request) {
-    n->request_line = input.substr(0, std::min(input.find_first_of("\r\n"), size_t{8192}));
+    n->request_line = first_line(input, config_->limits.max_request_line);
     return n;
   }
   n->method = request->method();
@@ -204,19 +230,20 @@ std::unique_ptr<Session::Note> Session::note(const Request* request, std::string
   return n;
 }
 
-void Session::report(const net::TcpConnection& connection, const Note* n, const Response& response,
-                     bool head) const {
-  static const Note kNone{};
-  if (!n) n = &kNone;  // an answer made before any request began (a header timeout, say)
-  ResponseRecord record{connection,
-                        n->request_line,
-                        n->method,
-                        n->referer,
-                        n->user_agent,
-                        response.status(),
-                        head ? 0 : response.body().size(),
-                        n->started == Clock::time_point{} ? request_start_ : n->started,
-                        Clock::now()};
+// A head split across reads: keeps its first line as it grows, copying each byte once.
+void Session::note_partial(std::string_view input) {
+  if (!partial_) {
+    partial_ = std::make_unique<Note>();
+    partial_->started = request_start_;
+  }
+  std::string_view line = first_line(input, config_->limits.max_request_line);
+  if (line.size() > partial_->request_line.size())
+    partial_->request_line.append(line.substr(partial_->request_line.size()));
+}
+
+void Session::report(const net::TcpConnection& connection, const Note& n) const {
+  ResponseRecord record{connection, n.request_line, n.method,  n.referer, n.user_agent,
+                        n.status,   n.body_bytes,   n.started, n.finished};
   config_->options.on_response(record);
 }
 
@@ -226,6 +253,8 @@ void Session::write_ready(const net::TcpConnectionPtr& connection, net::Buffer& 
   bool close = false;
   for (; done < pending_.size() && pending_[done].answer == Answer::ready && !close; ++done) {
     if (done > 0) out.append(pending_[done].wire);  // the first is already in `out`
+    // Reported here, in write order; an answer that is never written (after a close) is not.
+    if (pending_[done].note) report(*connection, *pending_[done].note);
     close = pending_[done].connection == ConnectionHeader::close;
   }
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(done));

@@ -84,10 +84,14 @@ class Session final : public net::ConnectionContext {
   //   awaited ──► ready                      session-made answers (errors) start at awaited
   // A ready answer waits in `wire` for the earlier ones; the front one goes out at once.
   enum class Answer : uint8_t { in_handler, awaited, dropped, ready };
-  // What on_response needs of a request after the parser has moved on; kept only when set.
+  // What on_response needs of a request after the parser has moved on, then of its answer
+  // until that is written; kept only when on_response is set.
   struct Note {
     std::string request_line, method, referer, user_agent;
     Clock::time_point started;
+    Clock::time_point finished;
+    int status = 0;
+    std::size_t body_bytes = 0;
   };
   struct Pending {
     std::string wire;
@@ -106,9 +110,9 @@ class Session final : public net::ConnectionContext {
   void fail(const net::TcpConnectionPtr& connection, int status, std::string_view why,
             std::string_view input);
   void write_ready(const net::TcpConnectionPtr& connection, net::Buffer& out);
-  std::unique_ptr<Note> note(const Request* request, std::string_view first_line) const;
-  void report(const net::TcpConnection& connection, const Note* note, const Response& response,
-              bool head) const;
+  std::unique_ptr<Note> note(const Request* request, std::string_view input) const;
+  void note_partial(std::string_view input);
+  void report(const net::TcpConnection& connection, const Note& note) const;
   void flush(const net::TcpConnectionPtr& connection, net::Buffer& out, bool input_left = true);
   void update_deadline(const net::TcpConnectionPtr& connection);
   void set_deadline(const net::TcpConnectionPtr& connection, Clock::time_point when);
@@ -117,6 +121,9 @@ class Session final : public net::ConnectionContext {
   std::shared_ptr<const SessionConfig> config_;
   RequestParser parser_;
   std::vector<Pending> pending_;
+  // The request still arriving, for the record of a 408: its first line as far as it came,
+  // or (once its head is parsed) its note. Kept only when on_response is set.
+  std::unique_ptr<Note> partial_;
   uint64_t next_sequence_ = 0;
   uint64_t written_ = 0;
   // The last request this connection answers: set by a drain that finds one arriving.

@@ -1,34 +1,6 @@
 // The PROXY protocol header parser (haproxy's doc/proxy-protocol.txt, versions 1 and 2).
 //
-// Verdicts where the spec leaves a choice (proxy_header_test.cc pins each one):
-//   v1 "PROXY", "TCP4"/"TCP6"/"UNKNOWN" .................. exact, upper case, one space each
-//   v1 TCP4 address ...................................... four decimal octets 0-255, no
-//     leading zero ("01"), as the spec demands against octal readings
-//   v1 TCP6 address ...................................... what inet_pton accepts ("::1",
-//     "::ffff:1.2.3.4"), at most 45 characters; never an IPv4 dotted quad
-//   v1 port .............................................. 0-65535, digits only, no leading zero
-//   v1 "UNKNOWN" ......................................... then CRLF, or one space and any
-//     bytes but CR and LF up to CRLF; local (the socket's addresses stand)
-//   v1 CR not followed by LF, LF not after CR ............ error
-//   v1 107 bytes without the CRLF ........................ error
-//   v2 version nibble not 2, command not LOCAL/PROXY ..... error
-//   v2 family nibble > 3 (UNIX) or transport nibble > 2 .. error (the spec says "must")
-//   v2 PROXY over INET/INET6 STREAM (\x11, \x21) ......... addresses
-//   v2 PROXY over an UNSPEC family or transport .......... local (\x00 \x01 \x10 \x20)
-//   v2 PROXY over DGRAM or UNIX (\x02 \x12 \x22 \x31 \x32) error: the spec lets a receiver
-//     fall back to the real addresses, but a TCP listener told of a datagram or UNIX
-//     client has a misconfigured proxy in front, and saying so beats guessing
-//   v2 LOCAL ............................................. local, whatever the family says;
-//     the family, length and TLV rules below still apply
-//   v2 length < the family's address block (12, 36, 216) . error
-//   v2 length > kProxyV2MaxLength ........................ error
-//   v2 TLVs .............................................. must tile the rest exactly; a
-//     PP2_TYPE_CRC32C must be 4 bytes, appear once and match; the others are skipped
-//
-// Every verdict comes as early as the bytes allow: a prefix that no valid header starts
-// with fails at once, so a peer sending garbage is not kept until the header deadline.
-// For v1 this is exact except inside a TCP6 address, which is checked by character set,
-// group size and "::" count as it arrives and in full at the space after it.
+// The verdicts where the spec leaves a choice are listed in proxy_header.h.
 
 #include "net/proxy_header.h"
 
@@ -38,6 +10,7 @@
 #include <array>
 #include <cstring>
 #include <initializer_list>
+#include <utility>
 
 namespace reactor::net::detail {
 namespace {
@@ -99,17 +72,21 @@ class Ipv4Text {
   unsigned digits_ = 0;
 };
 
-// An IPv6 address in text. While it arrives, only what is cheap to know: the character
-// set, at most 4 characters between separators, one "::", the length; inet_pton judges
+// An IPv6 address in text. While it arrives, what is cheap to know: the character set,
+// the length, at most 4 characters between separators, one "::", 7 colons (8 with the
+// "::"), only digits and 3 dots in an IPv4 tail ("::ffff:1.2.3.4"); inet_pton judges
 // the whole.
 class Ipv6Text {
  public:
   bool add(char c) {
     if (size_ == kMax || !(is_hex(c) || c == ':' || c == '.')) return false;
-    if (c == ':' && size_ > 0 && text_[size_ - 1] == ':') {
-      if (double_colon_) return false;
-      double_colon_ = true;
+    if (dots_ > 0 && !is_digit(c) && c != '.') return false;
+    if (c == ':') {
+      if (++colons_ > 8) return false;
+      if (size_ > 0 && text_[size_ - 1] == ':' && std::exchange(double_colon_, true)) return false;
+      if (colons_ == 8 && !double_colon_) return false;  // 8 groups have 7 colons
     }
+    if (c == '.' && ++dots_ > 3) return false;
     run_ = (c == ':' || c == '.') ? 0 : run_ + 1;
     if (run_ > 4) return false;
     text_[size_++] = c;
@@ -131,7 +108,7 @@ class Ipv6Text {
   static constexpr size_t kMax = 45;  // "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
   char text_[kMax + 1] = {};
   size_t size_ = 0;
-  unsigned run_ = 0;
+  unsigned run_ = 0, colons_ = 0, dots_ = 0;
   bool double_colon_ = false;
   in6_addr address_{};
 };

@@ -47,8 +47,10 @@ struct ServerOptions {
   /// being read (memory per connection stays bounded).
   std::size_t max_output = 1 << 20;
   /// Called on the connection's loop thread for every response, error responses to
-  /// malformed requests included, in the order they are written. Unset: nothing about a
-  /// request is kept once its handler has it.
+  /// malformed requests and timeouts (408) included, once each, as it is queued for writing
+  /// and so in write order; an answer never written (its connection closed first) is not
+  /// reported. It must not call into the server. Unset: nothing about a request is kept
+  /// once its handler has it.
   std::function<void(const ResponseRecord&)> on_response;
   net::TcpServerOptions tcp;
 };

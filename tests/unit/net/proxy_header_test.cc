@@ -104,6 +104,11 @@ const std::string kHaproxyCrcUniqueId(
     "abc123",
     44);
 
+// HAProxy's health check with "send-proxy-v2 proxy-v2-options crc32c check": LOCAL over
+// UNSPEC, with TLVs after an empty address block.
+const std::string kHaproxyCheck("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x07\x03\x00\x04\xa9\xb8\x7e\x8f",
+                                23);
+
 // ---------------------------------------------------------------------------------
 // The cases.
 
@@ -168,6 +173,7 @@ std::vector<GoodCase> good_cases() {
       {"v2 from HAProxy, CRC32C", kHaproxyCrc, 2, false, "127.0.0.2:58615", "127.0.0.1:43233"},
       {"v2 from HAProxy, CRC32C and unique id", kHaproxyCrcUniqueId, 2, false, "127.0.0.2:48101",
        "127.0.0.1:49871"},
+      {"v2 from HAProxy, health check", kHaproxyCheck, 2, true, "", ""},
       {"v2 longest accepted",
        v2(0x21, 0x11,
           inet4("10.0.0.1", "10.0.0.2", 1, 2) +
@@ -212,9 +218,14 @@ std::vector<BadCase> bad_v1_cases() {
       {"CRLF inside the addresses", tcp4 + "1.2.3.4", "\r\n", "bad v1 source address"},
       {"bad destination", tcp4 + "1.2.3.4 1.2.3.25", "6 1 2\r\n", "bad v1 destination address"},
       {"IPv4 in TCP6", tcp6 + "1.2.3.4", " ::1 1 2\r\n", "bad v1 source address"},
-      {"nine IPv6 groups", tcp6 + "1:2:3:4:5:6:7:8:9", " ::1 1 2\r\n", "bad v1 source address"},
+      {"nine IPv6 groups", tcp6 + "1:2:3:4:5:6:7:8", ":9 ::1 1 2\r\n", "bad v1 source address"},
+      {"seven IPv6 groups", tcp6 + "1:2:3:4:5:6:7", " ::1 1 2\r\n", "bad v1 source address"},
       {"triple colon", tcp6 + "::", ":1 ::1 1 2\r\n", "bad v1 source address"},
       {"two double colons", tcp6 + "1::2:", ":3 ::1 1 2\r\n", "bad v1 source address"},
+      {"nine colons", tcp6 + "1::3:4:5:6:7:8:9", ":0 ::1 1 2\r\n", "bad v1 source address"},
+      {"hex in the IPv4 tail", tcp6 + "::1.2", "a.3.4 ::1 1 2\r\n", "bad v1 source address"},
+      {"colon after the IPv4 tail", tcp6 + "::1.2", ":3 ::1 1 2\r\n", "bad v1 source address"},
+      {"four dots in IPv6", tcp6 + "::1.2.3.4", ".5 ::1 1 2\r\n", "bad v1 source address"},
       {"five hex digits", tcp6 + "1234", "5:: ::1 1 2\r\n", "bad v1 source address"},
       {"non-hex in IPv6", tcp6, "g::1 ::1 1 2\r\n", "bad v1 source address"},
       {"IPv6 zone id", tcp6 + "fe80::1", "%eth0 ::1 1 2\r\n", "bad v1 source address"},
@@ -311,6 +322,9 @@ std::vector<BadCase> bad_v2_cases() {
   std::string haproxy = kHaproxyCrcUniqueId;
   haproxy.back() = 'X';  // the unique id
   add("CRC32C from HAProxy, altered TLV", haproxy, haproxy.size() - 1, "CRC32C mismatch");
+  std::string check = kHaproxyCheck;
+  check[13] = '\x01';  // UNSPEC over STREAM: still local, but the checksum covered \x00
+  add("CRC32C from HAProxy, altered family", check, check.size() - 1, "CRC32C mismatch");
   std::string zeroed = v2_with_crc(0x20, 0x00, kCrcZero, 0);
   zeroed.replace(zeroed.size() - 4, 4, "\0\0\0\0"s);  // as sent, before the checksum
   add("CRC32C left zero", zeroed, zeroed.size() - 1, "CRC32C mismatch");
