@@ -1,47 +1,40 @@
-"""End to end behind a real HAProxy (Debian's /usr/sbin/haproxy, started here in the
-foreground on free loopback ports with a generated config): `send-proxy` and
-`send-proxy-v2` in front of `reactor echo --proxy-protocol` (byte-exact, `mode tcp`) and
-`reactor http --proxy-protocol` (`mode http`), with HAProxy's health checks running every
+"""End to end behind a real HAProxy (haproxy.py: Debian's /usr/sbin/haproxy in the
+foreground on free loopback ports): `send-proxy` and `send-proxy-v2` in front of
+`reactor echo --proxy-protocol` (byte-exact, `mode tcp`) and `reactor http
+--proxy-protocol` (`mode http`; its access log names the original client, which connects
+from 127.0.0.2 while HAProxy connects from 127.0.0.1), with HAProxy's health checks every
 100 ms. HAProxy 2.6 sends its checks the server's PROXY header too (v1 with the checker's
-own addresses; v2 as a LOCAL command), so the checks must pass and must not disturb the
-traffic; a check without a header must fail, which shows the checks are real."""
+own addresses; v2 as a LOCAL command), so the checks must pass without disturbing the
+traffic; the same check without a header must fail, which shows the checks are real."""
 
+import csv
+import io
 import os
-import socket
-import subprocess
+import re
 import tempfile
 import unittest
+import urllib.request
 
-from harness import (IO_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT, Client, Server, assert_echoed,
-                     echo_many, free_port, make_rng, output_file, random_payloads, request,
-                     wait_for)
+from harness import (IO_TIMEOUT, Client, Server, assert_echoed, echo_many, free_port,
+                     make_rng, random_payloads, request, wait_for)
+from haproxy import HAProxy
 
-HAPROXY = "/usr/sbin/haproxy"
-
-
-def haproxy_config(mode, listen_port, server_port, server_options, stats_socket, check=""):
-    return f"""global
-    stats socket {stats_socket} mode 600 level admin
-    maxconn 256
-
-defaults
-    mode {mode}
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    timeout check 2s
-    retries 3
-
+SECTIONS = """\
 frontend fe
-    bind 127.0.0.1:{listen_port}
+    mode {mode}
+    bind 127.0.0.1:{front}
     default_backend be
-
 backend be
+    mode {mode}
+    timeout check 2s
 {check}
-    server s1 127.0.0.1:{server_port} {server_options}
+    server s1 127.0.0.1:{server} {options}
+listen stats
+    mode http
+    bind 127.0.0.1:{stats}
+    stats enable
+    stats uri /stats
 """
-
-
 # An application-level check of the echo server: what HAProxy sends must come back. No
 # explicit `tcp-check connect`: without `default` it would drop the server's send-proxy.
 ECHO_CHECK = """    option tcp-check
@@ -49,78 +42,42 @@ ECHO_CHECK = """    option tcp-check
     tcp-check expect string ping"""
 HTTP_CHECK = """    option httpchk GET /
     http-check expect status 200"""
+CLIENT = "127.0.0.2"
 
 
-@unittest.skipUnless(os.access(HAPROXY, os.X_OK),
-                     f"{HAPROXY} is not installed (scripts/setup.sh installs it)")
 class BehindHaproxy(unittest.TestCase):
 
-    def start_haproxy(self, mode, server, server_options, check=""):
+    def start_haproxy(self, mode, server, options, check):
         """HAProxy in front of `server`; returns its frontend address."""
-        tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(tmp.cleanup)
-        self.stats_socket = os.path.join(tmp.name, "stats.sock")
-        port = free_port()
-        path = os.path.join(tmp.name, "haproxy.cfg")
-        with open(path, "w") as f:
-            f.write(haproxy_config(mode, port, server.port, server_options, self.stats_socket,
-                                   check))
-        log = output_file()
-        self.addCleanup(log.close)
-        # -db: foreground, no daemon; killed at cleanup.
-        proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT)
-
-        def stop():
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
-        self.addCleanup(stop)
-
-        def ready():
-            if proc.poll() is not None:
-                log.seek(0)
-                raise AssertionError(f"haproxy exited {proc.returncode}: {log.read()!r}")
-            return os.path.exists(self.stats_socket) and self.server_stat() is not None
-        wait_for(ready, START_TIMEOUT, "haproxy's stats socket")
-        return ("127.0.0.1", port)
+        front, self.stats_port = free_port(), free_port()
+        proxy = HAProxy(SECTIONS.format(mode=mode, front=front, server=server.port,
+                                        options=options, check=check, stats=self.stats_port),
+                        [front, self.stats_port])
+        proxy.start()
+        self.addCleanup(proxy.stop)
+        return ("127.0.0.1", front)
 
     def server_stat(self):
-        """s1's row of `show stat` as a dict, or None."""
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(IO_TIMEOUT)
-            try:
-                s.connect(self.stats_socket)
-            except (FileNotFoundError, ConnectionRefusedError):
-                return None
-            s.sendall(b"show stat\n")
-            data = b""
-            for _ in range(10_000):  # until HAProxy closes: each round reads or ends
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        lines = data.decode().splitlines()
-        if not lines or not lines[0].startswith("# "):
-            return None
-        names = lines[0][2:].split(",")
-        for line in lines[1:]:
-            row = dict(zip(names, line.split(",")))
-            if row.get("pxname") == "be" and row.get("svname") == "s1":
+        """s1's row of HAProxy's statistics (CSV) as a dict."""
+        url = f"http://127.0.0.1:{self.stats_port}/stats;csv"
+        with urllib.request.urlopen(url, timeout=IO_TIMEOUT) as r:
+            text = r.read().decode()
+        for row in csv.DictReader(io.StringIO(text.lstrip("# "))):
+            if row["pxname"] == "be" and row["svname"] == "s1":
                 return row
-        return None
+        raise AssertionError(f"no be/s1 in {text!r}")
 
     def wait_checks(self, passing):
-        """Waits until s1's last check passed (or failed), and returns its row."""
+        """Waits until s1's last complete check passed (or failed)."""
         def settled():
-            row = self.server_stat()
-            status = row and row.get("check_status", "")
-            ok = status in ("L4OK", "L6OK", "L7OK")
-            return row if status and not status.startswith("*") and ok == passing else None
-        return wait_for(settled, IO_TIMEOUT, f"a {'passing' if passing else 'failing'} check")
+            status = self.server_stat()["check_status"]
+            if not status or status.startswith("*"):  # none yet, or one in progress
+                return False
+            return (status in ("L4OK", "L6OK", "L7OK")) == passing
+        wait_for(settled, IO_TIMEOUT, f"a {'passing' if passing else 'failing'} check")
 
-    def checks_ran(self, row):
-        # Checks ran before and during the traffic (every 100 ms): none ever failed.
+    def assert_checks_never_failed(self):
+        row = self.server_stat()
         self.assertEqual(row["status"], "UP", row)
         self.assertEqual(row["chkfail"], "0", row)
         self.assertEqual(row["chkdown"], "0", row)
@@ -134,9 +91,8 @@ class BehindHaproxy(unittest.TestCase):
                                        ECHO_CHECK)
             self.wait_checks(passing=True)
             payloads = random_payloads(rng, 8, 512 * 1024)
-            received = echo_many(front, payloads, rng)
-            assert_echoed(self, payloads, received)
-            self.checks_ran(self.server_stat())
+            assert_echoed(self, payloads, echo_many(front, payloads, rng))
+            self.assert_checks_never_failed()
             srv.stop()
 
     def test_echo_send_proxy(self):
@@ -146,7 +102,7 @@ class BehindHaproxy(unittest.TestCase):
         self.check_echo("send-proxy-v2")
 
     def test_a_check_without_a_header_fails(self):
-        # The control: the same check without send-proxy is refused by the server, so the
+        # The control: without send-proxy the same check is refused by the server, so the
         # passing checks above did go through the PROXY stage.
         with Server("echo", "--proxy-protocol") as srv:
             self.start_haproxy("tcp", srv, "check inter 100ms", ECHO_CHECK)
@@ -156,20 +112,32 @@ class BehindHaproxy(unittest.TestCase):
     # --- mode http: reactor http ---
 
     def check_http(self, send_proxy):
-        with Server("http", "--proxy-protocol") as srv:
-            front = self.start_haproxy("http", srv, f"{send_proxy} check inter 100ms",
-                                       HTTP_CHECK)
-            self.wait_checks(passing=True)
-            for _ in range(3):
-                with Client(front) as c:
-                    res = c.exchange(request("GET", "/"))
-                    self.assertEqual((res.status, res.body), (200, b"Hello, world!"))
-                    res = c.exchange(request("POST", "/echo", body=b"x" * 100_000))
-                    self.assertEqual((res.status, res.body), (200, b"x" * 100_000))
-                    res = c.exchange(request("GET", "/some/path?q=1"))
-                    self.assertEqual((res.status, res.body), (200, b"some/path?q=1"))
-            self.checks_ran(self.server_stat())
-            srv.stop()
+        with tempfile.TemporaryDirectory() as tmp:
+            log = os.path.join(tmp, "access.log")
+            with Server("http", "--proxy-protocol", "--access-log", log) as srv:
+                front = self.start_haproxy("http", srv, f"{send_proxy} check inter 100ms",
+                                           HTTP_CHECK)
+                self.wait_checks(passing=True)
+                for i in range(3):
+                    with Client(front, source=CLIENT) as c:
+                        res = c.exchange(request("GET", f"/from-client-{i}"))
+                        self.assertEqual((res.status, res.body), (200, b"from-client-%d" % i))
+                        res = c.exchange(request("POST", "/echo", body=b"x" * 100_000))
+                        self.assertEqual((res.status, res.body), (200, b"x" * 100_000))
+                self.assert_checks_never_failed()
+                srv.stop()  # flushes the access log
+            with open(log) as f:
+                lines = f.read().splitlines()
+        mine = [line for line in lines if "/from-client-" in line or "/echo" in line]
+        self.assertEqual(len(mine), 6, lines)
+        for line in mine:  # the original client, as the PROXY header named it
+            self.assertTrue(line.startswith(f"{CLIENT} - - ["), line)
+        # The health checks, with HAProxy's own address (v1) or none at all (v2 LOCAL:
+        # the socket's peer stands): 127.0.0.1 either way.
+        checks = [line for line in lines if re.search(r'"GET / HTTP/1\.[01]" 200 ', line)]
+        self.assertTrue(checks, lines)
+        for line in checks:
+            self.assertTrue(line.startswith("127.0.0.1 - - ["), line)
 
     def test_http_send_proxy(self):
         self.check_http("send-proxy")

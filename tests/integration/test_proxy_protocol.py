@@ -6,7 +6,6 @@ the unit tests (tests/unit/net/proxy_stage_test.cc); here the behaviour is."""
 
 import ipaddress
 import re
-import socket
 import struct
 import unittest
 
@@ -138,8 +137,7 @@ class EchoWithProxyProtocol(unittest.TestCase):
             with connect(srv.address) as s:  # from 127.0.0.1: not listed
                 s.sendall(v1() + b"hello")
                 assert_closed_unanswered(self, s, "127.0.0.1 not in the list")
-            with socket.create_connection(srv.address, timeout=IO_TIMEOUT,
-                                          source_address=("127.0.0.2", 0)) as s:
+            with connect(srv.address, source="127.0.0.2") as s:
                 s.sendall(v1() + b"hello")
                 self.assertEqual(recv_exactly(s, 5, Deadline(IO_TIMEOUT)), b"hello")
             srv.stop()
