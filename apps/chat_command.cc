@@ -70,6 +70,7 @@ class ChatService final : public Service {
   ChatService(EventLoop& loop, const net::InetAddress& address, const ServerFlags& flags,
               ChatLimits limits)
       : room_(limits), tcp_(loop, address, room_.callbacks(), flags) {}
+  bool adopt(UniqueFd listening) override { return tcp_.adopt(std::move(listening)); }
   net::InetAddress start() override { return tcp_.start(); }
   void drain(std::chrono::milliseconds deadline, std::function<void()> done) override {
     tcp_.drain(deadline, std::move(done));

@@ -55,6 +55,10 @@ class HttpService final : public Service {
   ~HttpService() override {
     if (log_) log_->detach();
   }
+  bool adopt(UniqueFd listening) override {
+    server_.adopt(std::move(listening));
+    return true;
+  }
   net::InetAddress start() override {
     server_.start();
     return server_.address();

@@ -6,6 +6,7 @@
 
 #include "reactor/core/selector.h"
 #include "reactor/net/proxy_protocol.h"
+#include "reactor/net/socket_activation.h"
 
 namespace reactor::apps {
 namespace {
@@ -79,9 +80,12 @@ int serve(const char* program, const ServerFlags& flags, const ServiceFactory& m
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  if (flags.trace) EventLoop::set_trace_default(true);  // the pool's loops too
+  if (flags.trace) EventLoop::set_trace_default(true);       // the pool's loops too
+  std::vector<UniqueFd> inherited = net::take_listen_fds();  // before any thread starts
   EventLoop loop(flags.backend);
   std::unique_ptr<Service> service = make(loop, *address);
+  const bool activated = !inherited.empty() && service->adopt(std::move(inherited.front()));
+  inherited.clear();
   bool stopping = false;
   auto stop = [&](int) {
     if (stopping) return;  // a second signal while draining changes nothing
@@ -96,8 +100,11 @@ int serve(const char* program, const ServerFlags& flags, const ServiceFactory& m
     std::printf("listening on %s\n", bound.to_string().c_str());
     std::fflush(stdout);
   } catch (const std::system_error& e) {
-    std::fprintf(stderr, "%s: cannot start on %s: %s\n", program, address->to_string().c_str(),
-                 e.code().message().c_str());
+    if (activated)  // what() names the descriptor and what is wrong with it
+      std::fprintf(stderr, "%s: cannot start on the inherited socket: %s\n", program, e.what());
+    else
+      std::fprintf(stderr, "%s: cannot start on %s: %s\n", program, address->to_string().c_str(),
+                   e.code().message().c_str());
     return 1;
   }
   loop.run();

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "reactor/core/event_loop.h"
+#include "reactor/core/unique_fd.h"
 #include "reactor/net/inet_address.h"
 
 namespace reactor::apps {
@@ -39,6 +40,9 @@ void add_trace_flag(CLI::App& app, bool& trace);
 class Service {
  public:
   virtual ~Service() = default;
+  /// Before start(): serve `listening`, a socket inherited through socket activation,
+  /// instead of binding. False (the default) when this service cannot; it then binds.
+  virtual bool adopt(UniqueFd /*listening*/) { return false; }
   /// Binds and starts serving; throws std::system_error on failure. Returns the address.
   virtual net::InetAddress start() = 0;
   /// Stops accepting, finishes or closes what is open within `deadline`, then calls done.
@@ -48,7 +52,9 @@ class Service {
 using ServiceFactory =
     std::function<std::unique_ptr<Service>(EventLoop& loop, const net::InetAddress& address)>;
 
-/// Runs the service until SIGINT or SIGTERM. Returns the process exit code:
+/// Runs the service until SIGINT or SIGTERM, on the first socket systemd passed
+/// (LISTEN_FDS, when LISTEN_PID is ours and the service can adopt it; any others are
+/// closed) or else on --host/--port. Returns the process exit code:
 /// 0 after a graceful stop, 1 when it cannot start, 2 for a bad --host or --proxy-from (one
 /// line on stderr). `program` begins the messages on stderr ("reactor echo", "co_echo").
 int serve(const char* program, const ServerFlags& flags, const ServiceFactory& make);

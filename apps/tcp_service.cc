@@ -16,6 +16,11 @@ TcpService::TcpService(EventLoop& loop, const net::InetAddress& address,
                        net::ConnectionCallbacks callbacks, const ServerFlags& flags)
     : server_(loop, address, std::move(callbacks), server_options(flags)) {}
 
+bool TcpService::adopt(UniqueFd listening) {
+  server_.adopt(std::move(listening));
+  return true;
+}
+
 net::InetAddress TcpService::start() {
   server_.start();
   return server_.address();

@@ -9,6 +9,7 @@ class TcpService final : public Service {
  public:
   TcpService(EventLoop& loop, const net::InetAddress& address, net::ConnectionCallbacks callbacks,
              const ServerFlags& flags);
+  bool adopt(UniqueFd listening) override;
   net::InetAddress start() override;
   void drain(std::chrono::milliseconds deadline, std::function<void()> done) override;
 

@@ -6,6 +6,9 @@
 namespace reactor::apps {
 namespace {
 
+// Keeps Service::adopt's default: UdpSocket binds its own socket, so a socket passed by
+// systemd is closed and --host/--port bound as usual (socket activation is for the TCP
+// servers, whose restarts have connections to hand over).
 class UdpEchoService final : public Service {
  public:
   UdpEchoService(EventLoop& loop, const net::InetAddress& address)

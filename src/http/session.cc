@@ -48,7 +48,7 @@ void Session::on_input(const net::TcpConnectionPtr& connection, net::Buffer& inp
   if (connection->connected()) update_deadline(connection);
 }
 
-// Enters a closing phase; one the client asked for stays so (it decides the linger).
+// Enters a closing phase; the first reason stays (it decides the linger).
 void Session::close_after_owed(Phase why) {
   if (!closing()) phase_ = why;
 }
@@ -144,7 +144,7 @@ void Session::fail(const net::TcpConnectionPtr& connection, int status, std::str
   slot.connection = ConnectionHeader::close;
   if (config_->options.on_response)
     slot.note = input.empty() && partial_ ? std::move(partial_) : note(nullptr, input);
-  close_after_owed(Phase::closing);
+  close_after_owed(Phase::closing_unread);
   pending_.push_back(std::move(slot));
   std::string body(reason_phrase(status));
   if (!why.empty()) {
@@ -267,15 +267,25 @@ void Session::write_ready(const net::TcpConnectionPtr& connection, net::Buffer& 
 void Session::flush(const net::TcpConnectionPtr& connection, net::Buffer& out, bool input_left) {
   if (!out.empty()) connection->send(out);
   if (!closing() || !pending_.empty()) return;
-  // A client that asked to close sends nothing more (RFC 9112 §9.6), so its connection
-  // closes as soon as the answer is out. Otherwise (errors, drain, unread pipelined input)
-  // the connection lingers until the client's FIN, so that no reset eats the answer.
-  const bool linger = phase_ != Phase::closing_asked || input_left;
+  // Lingering (reading on until the client's FIN) protects the answer from the reset that
+  // bytes arriving after close() would cause; it is owed only when more bytes may come.
+  // After an error answer the rest of that request may still be on its way, and unread
+  // pipelined input is known to be there: linger. After a complete request with nothing
+  // unread, a client that asked to close sends nothing more (RFC 9112 §9.6), and one told
+  // "Connection: close" (drain) has no reason to: close once the answer is out, as nginx's
+  // `lingering_close on` does; Linger::none still lingers if bytes wait in the kernel when
+  // the output is flushed. Were we to linger there, a client that keeps its socket open
+  // would hold the process until the drain deadline. What remains is a pipelining client
+  // whose next request is on the wire as we close; no server can tell that from one that
+  // is done, and the request gets no answer either way.
+  const bool linger = phase_ == Phase::closing_unread || input_left;
   connection->close(linger ? net::Linger::until_peer_fin : net::Linger::none);
 }
 
 void Session::drain(const net::TcpConnectionPtr& connection) {
-  if (pending_.empty() && phase_ == Phase::idle) return connection->close();
+  // Idle: no request begun, nothing unread (Linger::none checks the kernel's queue once
+  // more), so nothing a late byte's reset could destroy that the client still waits for.
+  if (pending_.empty() && phase_ == Phase::idle) return connection->close(net::Linger::none);
   if (pending_.empty()) {
     last_sequence_ = next_sequence_;  // the request arriving is the last
     return;
@@ -306,6 +316,7 @@ void Session::update_deadline(const net::TcpConnectionPtr& connection) {
     case Phase::continued:
       return set_deadline(connection, now + o.body_timeout);
     case Phase::closing:
+    case Phase::closing_unread:
     case Phase::closing_asked:
       return set_deadline(connection, kNoDeadline);
   }
@@ -340,6 +351,7 @@ void Session::on_timer(const net::TcpConnectionPtr& connection) {
     case Phase::continued:
       return fail(connection, 408, "body timeout", {});
     case Phase::closing:
+    case Phase::closing_unread:
     case Phase::closing_asked:
       return;
   }

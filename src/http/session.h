@@ -40,17 +40,20 @@ struct SessionConfig {
 ///                             (dispatched; phase back to idle before the handler runs)
 ///
 ///   any of those ──► closing_asked   a request saying "Connection: close" is dispatched
-///   any of those ──► closing         a request answered with "Connection: close" for the
-///                                    server's own reason (drain, parse error, timeout, a
-///                                    handler that threw), or the client's FIN
-///   closing* ──► (connection closed) once pending_ is empty: closing lingers until the
-///                client's FIN so that no reset eats the answer; closing_asked does not
+///   any of those ──► closing         a complete request answered with "Connection: close"
+///                                    for the server's own reason (drain, a handler that
+///                                    threw), or the client's FIN
+///   any of those ──► closing_unread  an error answer (parse error, limit, timeout): the
+///                                    rest of that request may still be on its way
+///   closing* ──► (connection closed) once pending_ is empty: closing_unread, or any with
+///                input left unread, lingers until the client's FIN so that no reset eats
+///                the answer; the others close once the answer is flushed
 ///
 ///   phase       deadline (armed after each read)       input      at the deadline
 ///   idle        idle_timeout, only if pending_ empty   parsed     close silently
-///   head        header_timeout from the first byte     parsed     408, closing
-///   body        body_timeout from the last read        parsed     408, closing
-///   continued   as body                                parsed     408, closing
+///   head        header_timeout from the first byte     parsed     408, closing_unread
+///   body        body_timeout from the last read        parsed     408, closing_unread
+///   continued   as body                                parsed     408, closing_unread
 ///   closing*    none                                   discarded  -
 class Session final : public net::ConnectionContext {
  public:
@@ -75,7 +78,15 @@ class Session final : public net::ConnectionContext {
                      std::exception_ptr error);
 
  private:
-  enum class Phase : uint8_t { idle, head, body, continued, closing, closing_asked };
+  enum class Phase : uint8_t {
+    idle,
+    head,
+    body,
+    continued,
+    closing,
+    closing_unread,
+    closing_asked
+  };
 
   //   in_handler ──► awaited ──► ready       the handler returned, its Responder answers later
   //   in_handler ──► ready                   answered inside the handler

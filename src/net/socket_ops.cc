@@ -1,7 +1,10 @@
 #include "net/socket_ops.h"
 
+#include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +41,30 @@ int accept(int listen_fd) {
     int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0 || errno != EINTR) return fd;
   }
+}
+
+void adopt_listener(int fd) {
+  const std::string what = "inherited descriptor " + std::to_string(fd);
+  int type = 0;
+  int listening = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+    throw std::system_error(last_error(), what + " is not a socket");
+  len = sizeof listening;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+    throw std::system_error(last_error(), what);
+  if (type != SOCK_STREAM || !listening)
+    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                            what + " is not a listening stream socket");
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+    throw std::system_error(last_error(), what);
+}
+
+bool output_unacked(int fd) {
+  int unacked = 0;
+  return ::ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked > 0;
 }
 
 bool input_waiting(int fd) {

@@ -44,8 +44,14 @@ inline ssize_t send(int fd, const void* data, size_t n) {
   }
 }
 
+/// Makes an inherited descriptor fit to accept on: checks it is a listening stream socket
+/// (throws std::system_error naming the descriptor otherwise), sets O_NONBLOCK and
+/// FD_CLOEXEC.
+void adopt_listener(int fd);
 /// True when received bytes wait unread on `fd` (its FIN alone does not count).
 bool input_waiting(int fd);
+/// True when bytes sent on `fd` are not yet acknowledged by the peer (SIOCOUTQ).
+bool output_unacked(int fd);
 void set_no_delay(int fd, bool on);
 void set_linger_zero(int fd);
 std::error_code socket_error(int fd);

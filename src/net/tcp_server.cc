@@ -9,6 +9,21 @@
 #include "net/socket_ops.h"
 
 namespace reactor::net {
+namespace {
+
+// The lingering close exists for one danger: bytes from the peer arriving after close()
+// make the kernel answer with a reset, and a reset destroys what we sent that the peer has
+// not yet received. A connection whose every byte sent is acknowledged has nothing such a
+// reset could destroy, so it closes at once: a peer that keeps its socket open after our
+// FIN then cannot hold the drain until its deadline. Anything queued or unacknowledged
+// (an answer in flight to a peer that may still be sending) keeps the linger; unread
+// input does too, as close(Linger::none) checks once the output is flushed.
+void close_quietly_if_idle(const TcpConnectionPtr& c) {
+  const bool quiet = c->connected() && c->pending_output() == 0 && !detail::output_unacked(c->fd());
+  c->close(quiet ? Linger::none : Linger::until_peer_fin);
+}
+
+}  // namespace
 
 struct TcpServer::DrainState {
   EventLoop* base;
@@ -45,10 +60,19 @@ void TcpServer::run_on(EventLoop& loop, const std::function<void()>& fn) {
   finished.get_future().wait();
 }
 
+void TcpServer::adopt(UniqueFd listening) {
+  loop_.assert_in_loop_thread();
+  REACTOR_CHECK(!started_, "TcpServer::adopt after start");
+  REACTOR_CHECK(static_cast<bool>(listening), "TcpServer::adopt without a descriptor");
+  adopted_ = std::move(listening);
+  address_ = detail::local_address(adopted_.get());
+}
+
 void TcpServer::start() {
   loop_.assert_in_loop_thread();
   REACTOR_CHECK(!started_, "TcpServer started twice");
   REACTOR_CHECK(options_.threads >= 1, "TcpServer needs at least one loop");
+  if (adopted_) detail::adopt_listener(adopted_.get());  // throws before any thread starts
   if (options_.threads > 1) {
     pool_ = std::make_unique<LoopPool>(options_.threads, std::string(loop_.backend()));
     pool_->start();
@@ -61,9 +85,9 @@ void TcpServer::start() {
     for (auto* g : groups_)
       stages_.push_back(std::make_unique<detail::ProxyStages>(*g, options_.proxy));
   started_ = true;
-  const bool per_loop = options_.balancing == Balancing::reuse_port;
+  const bool per_loop = options_.balancing == Balancing::reuse_port && !adopted_;
   for (size_t i = 0; i < (per_loop ? groups_.size() : 1); ++i) {
-    UniqueFd fd = detail::listen_on(address_, per_loop);
+    UniqueFd fd = adopted_ ? std::move(adopted_) : detail::listen_on(address_, per_loop);
     address_ = detail::local_address(fd.get());  // port 0: the other listeners reuse this one
     // Linux copies TCP_NODELAY from a listener to the sockets it accepts: set once here,
     // not once per connection (the unit tests check the inheritance).
@@ -97,6 +121,7 @@ void TcpServer::serve_on(detail::ConnectionGroup& group, detail::ProxyStages* st
   if (!group.start(std::move(fd))) group.accept_failures.add(1);
 }
 
+// reuse_port comes here only with an adopted socket: it is served round-robin.
 size_t TcpServer::pick_group() {
   if (options_.balancing != Balancing::least_connections) return next_++ % groups_.size();
   size_t best = 0;
@@ -117,7 +142,7 @@ void TcpServer::drain(std::chrono::milliseconds deadline, std::function<void()> 
                       std::function<void(const TcpConnectionPtr&)> tell) {
   loop_.assert_in_loop_thread();
   stop_accepting();
-  if (!tell) tell = [](const TcpConnectionPtr& c) { c->close(); };
+  if (!tell) tell = close_quietly_if_idle;
   auto state =
       std::make_shared<DrainState>(DrainState{&loop_, groups_.size(), std::move(done), {}});
   drain_ = state;

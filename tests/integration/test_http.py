@@ -803,7 +803,7 @@ class DrainTest(unittest.TestCase):
         server.send_signal(signal.SIGTERM)
         for c in idle:
             self.assertEqual(c.wait_closed(timeout=5), b"")
-            c.close()  # the server waits (up to its close timeout) for our FIN
+            c.close()
         self.assert_exits_cleanly(server)
         self.assertLess(time.monotonic() - start, 4, "idle connections waited for a timeout")
 

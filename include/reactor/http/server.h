@@ -64,6 +64,9 @@ class Server {
          ServerOptions options = {});
   ~Server();
 
+  /// Before start(): serve an already-listening socket instead of binding (as
+  /// net::TcpServer::adopt).
+  void adopt(UniqueFd listening) { tcp_->adopt(std::move(listening)); }
   /// Binds and listens; throws std::system_error on failure.
   void start();
   const net::InetAddress& address() const { return tcp_->address(); }

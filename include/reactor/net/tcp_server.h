@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "reactor/core/event_loop.h"
+#include "reactor/core/unique_fd.h"
 #include "reactor/net/connection_stats.h"
 #include "reactor/net/inet_address.h"
 #include "reactor/net/loop_pool.h"
@@ -48,6 +49,12 @@ class TcpServer {
   TcpServer(const TcpServer&) = delete;
   TcpServer& operator=(const TcpServer&) = delete;
 
+  /// Before start(): serve `listening`, an already-listening socket (one inherited through
+  /// socket activation, say), instead of binding `listen_at`. start() checks it is a
+  /// listening stream socket and makes it non-blocking and close-on-exec. One socket cannot
+  /// be one SO_REUSEPORT listener per loop: with Balancing::reuse_port, one acceptor on the
+  /// base loop hands connections out in turn (as round_robin).
+  void adopt(UniqueFd listening);
   /// Binds, listens and starts accepting. Throws std::system_error (e.g. address in use).
   void start();
   /// The bound address (the real port when asked for port 0).
@@ -55,8 +62,10 @@ class TcpServer {
 
   void stop_accepting();
   /// Graceful drain: stops accepting, calls `tell` for every open connection on its own
-  /// loop (default: close(), which flushes what is owed), resets whatever is still open at
-  /// the deadline, then calls `done` on the base loop. The server must outlive `done`.
+  /// loop (default: close(), which flushes what is owed; without lingering for the peer's
+  /// FIN when the connection is quiet: nothing queued, nothing unacknowledged, nothing
+  /// unread), resets whatever is still open at the deadline, then calls `done` on the base
+  /// loop. The server must outlive `done`.
   void drain(std::chrono::milliseconds deadline, std::function<void()> done,
              std::function<void(const TcpConnectionPtr&)> tell = {});
 
@@ -85,6 +94,7 @@ class TcpServer {
   // With options.proxy.enabled, one per group, on its loop: descriptors awaiting a header.
   std::vector<std::unique_ptr<detail::ProxyStages>> stages_;
   std::shared_ptr<DrainState> drain_;
+  UniqueFd adopted_;  // from adopt(), until start() hands it to the acceptor
   size_t next_ = 0;
   bool started_ = false;
 };

@@ -497,6 +497,65 @@ TEST_F(ServerTest, DrainLetsARequestInFlightFinishWithConnectionClose) {
   EXPECT_TRUE(run_until(f_.loop(), [&] { return done == 1; }));
 }
 
+// The drain closes an idle keep-alive connection without lingering for the client's FIN
+// (nothing was received after its last answer): a client that keeps its socket open
+// holds nothing up.
+TEST_F(ServerTest, DrainDoesNotWaitForAnIdleClientsFin) {
+  http::ServerOptions options;
+  options.tcp.connection.close_timeout = 1h;  // a linger could not end before the test's
+  f_.start(echo_target, options);
+  auto c = f_.connect();
+  EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/a")).status, 200);
+  int done = 0;
+  f_.server().drain(1h, [&] { ++done; });
+  EXPECT_TRUE(f_.closed_by_server(*c));
+  EXPECT_EQ(c->error, 0) << std::strerror(c->error);
+  EXPECT_TRUE(run_until(f_.loop(), [&] { return done == 1; }));
+  EXPECT_TRUE(c->connected()) << "the client never closed";
+}
+
+// A request arriving when the drain begins is answered with Connection: close; the
+// request was read to its end, so the close does not wait for the client's FIN either.
+TEST_F(ServerTest, DrainAnswersARequestInFlightThenClosesWithoutWaitingForTheFin) {
+  http::ServerOptions options;
+  options.tcp.connection.close_timeout = 1h;
+  f_.start(echo_target, options);
+  auto c = f_.connect();
+  const std::string whole = wire_request("GET", "/inflight");
+  c->send(whole.substr(0, whole.size() - 2));  // all but the head's final CRLF
+  run_for(f_.loop(), 20ms);
+  int done = 0;
+  f_.server().drain(1h, [&] { ++done; });
+  run_for(f_.loop(), 20ms);
+  EXPECT_EQ(done, 0) << "a request in flight was dropped";
+  c->send("\r\n");
+  auto got = replies(*c, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "/inflight");
+  EXPECT_EQ(got[0].header("Connection"), "close");
+  EXPECT_TRUE(f_.closed_by_server(*c));
+  EXPECT_EQ(c->error, 0) << std::strerror(c->error);
+  EXPECT_TRUE(run_until(f_.loop(), [&] { return done == 1; }));
+}
+
+// An error answer leaves the rest of its request unread, maybe still arriving: that close
+// lingers until the client's FIN, so no reset can destroy the answer.
+TEST_F(ServerTest, AnErrorAnswerLingersUntilTheClientsFin) {
+  http::ServerOptions options;
+  options.tcp.connection.close_timeout = 1h;
+  f_.start(echo_target, options);
+  auto c = f_.connect();
+  c->send("NOT A REQUEST\r\n\r\n");
+  auto got = replies(*c, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].status, 400);
+  EXPECT_TRUE(f_.closed_by_server(*c));
+  run_for(f_.loop(), 50ms);
+  EXPECT_EQ(f_.server().stats()[0].open, 1u) << "closed without waiting for the client";
+  c->close();
+  EXPECT_TRUE(run_until(f_.loop(), [&] { return f_.server().stats()[0].open == 0; }));
+}
+
 TEST_F(ServerTest, DrainDeadlineResetsWhatIsLeft) {
   f_.start(holding());
   auto c = f_.connect();

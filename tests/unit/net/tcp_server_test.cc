@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/socket_ops.h"
 #include "net_test_util.h"
 
 namespace reactor::net {
@@ -223,6 +224,124 @@ TEST_F(TcpServerTest, DrainDeadlineResetsAPeerThatNeverReads) {
     return client.error != 0 || client.eof;
   }));
   EXPECT_EQ(client.error, ECONNRESET);
+}
+
+// The drain's default close skips the linger for a quiet connection (nothing queued,
+// unacknowledged or unread): a client that keeps its socket open after the server's FIN
+// does not hold the drain until its deadline.
+TEST_F(TcpServerTest, DrainDoesNotWaitForTheFinOfAQuietClient) {
+  TcpServerOptions options;
+  options.connection.close_timeout = 1h;  // the linger, were there one, could not end
+  start(rec_.callbacks(), options);
+  auto client = connect();
+  ASSERT_TRUE(echo(*client, "answered"));
+  int done = 0;
+  server_->drain(1h, [&] { ++done; });
+  ASSERT_TRUE(run_until(loop_, [&] {
+    client->pump();
+    return client->eof && done == 1;
+  }));
+  EXPECT_TRUE(client->connected()) << "the client kept its socket open";
+  ASSERT_EQ(rec_.closes(), 1u);
+  EXPECT_EQ(rec_.closed().reason, CloseReason::local) << rec_.closed();
+}
+
+// Bytes the server has not read when it closes would turn the close into a reset: the
+// drain then lingers until the client's FIN after all.
+TEST_F(TcpServerTest, DrainLingersWhileInputIsUnread) {
+  ConnectionCallbacks cb = rec_.callbacks();
+  cb.on_message = [](const TcpConnectionPtr& c, Buffer& in) {
+    c->send(in);
+    c->pause_reading();  // what comes next stays in the kernel
+  };
+  TcpServerOptions options;
+  options.connection.close_timeout = 1h;
+  start(cb, options);
+  auto client = connect();
+  ASSERT_TRUE(echo(*client, "first"));
+  client->send("unread");
+  ASSERT_TRUE(run_until(loop_, [&] { return detail::input_waiting(rec_.connection()->fd()); }));
+  int done = 0;
+  server_->drain(1h, [&] { ++done; });
+  ASSERT_TRUE(run_until(loop_, [&] {
+    client->pump();
+    return client->eof;
+  }));
+  run_for(loop_, 50ms);
+  EXPECT_EQ(done, 0) << "closed with input unread";
+  EXPECT_EQ(client->error, 0) << std::strerror(client->error);
+  client->close();
+  ASSERT_TRUE(run_until(loop_, [&] { return done == 1; }));
+  EXPECT_EQ(rec_.closed().reason, CloseReason::local) << rec_.closed();
+}
+
+// A listening socket made elsewhere (as systemd passes one), blocking and inheritable.
+UniqueFd raw_listener(int type = SOCK_STREAM, bool listening = true) {
+  UniqueFd fd(::socket(AF_INET, type, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  if (listening) {
+    EXPECT_EQ(::listen(fd.get(), 16), 0);
+  }
+  return fd;
+}
+
+TEST_F(TcpServerTest, AdoptServesAnInheritedListeningSocket) {
+  UniqueFd listener = raw_listener();
+  const int fd = listener.get();
+  const uint16_t inherited_port = detail::local_address(fd).port();
+  server_ = std::make_unique<TcpServer>(loop_, InetAddress::loopback_ipv4(0), rec_.callbacks());
+  server_->adopt(std::move(listener));
+  EXPECT_EQ(port(), inherited_port) << "address() is the inherited socket's before start()";
+  server_->start();
+  EXPECT_EQ(port(), inherited_port);
+  EXPECT_TRUE(::fcntl(fd, F_GETFL) & O_NONBLOCK);
+  EXPECT_TRUE(::fcntl(fd, F_GETFD) & FD_CLOEXEC);
+  auto client = connect();
+  EXPECT_TRUE(echo(*client, "through the inherited socket"));
+}
+
+TEST_F(TcpServerTest, AdoptRefusesWhatIsNotAListeningStreamSocket) {
+  struct Case {
+    const char* what;
+    UniqueFd fd;
+  };
+  Case cases[] = {{"bound, not listening", raw_listener(SOCK_STREAM, false)},
+                  {"datagram", raw_listener(SOCK_DGRAM, false)},
+                  {"not a socket", UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC))}};
+  for (Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    TcpServer server(loop_, InetAddress::loopback_ipv4(0), rec_.callbacks());
+    server.adopt(std::move(c.fd));
+    try {
+      server.start();
+      ADD_FAILURE() << "started";
+    } catch (const std::system_error& e) {
+      EXPECT_NE(std::string(e.what()).find("inherited descriptor"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// One socket cannot be a SO_REUSEPORT listener per loop: reuse_port falls back to one
+// acceptor handing connections out in turn, so every loop still gets its share.
+TEST_F(TcpServerTest, ThreadsAdoptedSocketWithReusePortServesEveryLoop) {
+  TcpServerOptions options;
+  options.threads = 2;
+  options.balancing = Balancing::reuse_port;
+  server_ =
+      std::make_unique<TcpServer>(loop_, InetAddress::loopback_ipv4(0), rec_.callbacks(), options);
+  server_->adopt(raw_listener());
+  server_->start();
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 4; ++i) clients.push_back(connect());
+  auto stats = server_->stats();
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_EQ(stats[0].accepted, 2u);
+  EXPECT_EQ(stats[1].accepted, 2u);
+  clients.clear();
+  ASSERT_TRUE(run_until(loop_, [&] { return rec_.closes() == 4; }));
 }
 
 TEST_F(TcpServerTest, DestructorResetsOpenConnections) {
@@ -436,8 +555,7 @@ TEST_F(TcpServerTest, WaitingBacklogIsRejectedInOneGoWhenOutOfDescriptors) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, TcpServerEmfileTest,
-                         test::all_backends(), test::backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, TcpServerEmfileTest, test::all_backends(), test::backend_name);
 
 // ---------------------------------------------------------------------------------------
 // Several loops.
