@@ -89,6 +89,7 @@ void add_chat_command(CLI::App& app, std::function<int()>& run) {
   auto flags = std::make_shared<ServerFlags>();
   auto limits = std::make_shared<ChatLimits>();
   add_server_flags(*cmd, *flags, false);
+  add_proxy_flags(*cmd, *flags);
   cmd->add_option("--max-output", limits->max_output,
                   "bytes queued for a client before it is disconnected as not reading")
       ->capture_default_str()

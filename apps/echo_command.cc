@@ -8,6 +8,7 @@ void add_echo_command(CLI::App& app, std::function<int()>& run) {
   auto* cmd = app.add_subcommand("echo", "TCP echo server");
   auto flags = std::make_shared<ServerFlags>();
   add_server_flags(*cmd, *flags, true);
+  add_proxy_flags(*cmd, *flags);
   cmd->callback([&run, flags] {
     run = [flags] {
       return serve(

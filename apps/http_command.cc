@@ -119,6 +119,7 @@ void add_http_command(CLI::App& app, std::function<int()>& run) {
   auto* cmd = app.add_subcommand("http", "HTTP/1.1 server: hello, URL echo, POST /echo");
   auto f = std::make_shared<HttpFlags>();
   add_server_flags(*cmd, f->server, true);
+  add_proxy_flags(*cmd, f->server);
   auto positive = CLI::Range(size_t{1}, size_t{1} << 40);
   cmd->add_option("--max-request-line", f->http.max_request_line, "bytes; longer gets 414")
       ->capture_default_str()

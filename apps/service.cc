@@ -6,13 +6,40 @@
 #include <system_error>
 
 #include "reactor/core/selector.h"
+#include "reactor/net/proxy_protocol.h"
 #include "reactor/net/socket_activation.h"
 
 namespace reactor::apps {
+namespace {
+
+// Checked here rather than by CLI11, whose usage errors print the whole usage: a bad list
+// is one line on stderr, like a bad --host.
+bool proxy_flags_valid(const char* program, const ServerFlags& flags) {
+  if (!flags.proxy_from) return true;
+  if (!flags.proxy_protocol) {
+    std::fprintf(stderr, "%s: --proxy-from needs --proxy-protocol\n", program);
+    return false;
+  }
+  if (net::Cidr::parse_list(*flags.proxy_from)) return true;
+  std::fprintf(stderr, "%s: --proxy-from '%s' is not a list of CIDR ranges\n", program,
+               flags.proxy_from->c_str());
+  return false;
+}
+
+}  // namespace
 
 void add_trace_flag(CLI::App& app, bool& trace) {
   app.add_flag("--trace", trace,
                "write one line per reactor step to stderr (docs/trace.md; REACTOR_TRACE=1 too)");
+}
+
+void add_proxy_flags(CLI::App& app, ServerFlags& flags) {
+  app.add_flag("--proxy-protocol", flags.proxy_protocol,
+               "expect a PROXY protocol header (v1 or v2) on every connection; a connection "
+               "without a valid one is closed");
+  app.add_option("--proxy-from", flags.proxy_from,
+                 "CIDR[,CIDR...] allowed to send the header (default: 127.0.0.0/8,::1/128; "
+                 "needs --proxy-protocol)");
 }
 
 void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads) {
@@ -81,6 +108,7 @@ int serve(const char* program, const ServerFlags& flags, const ServiceFactory& m
                  flags.host.c_str());
     return 2;
   }
+  if (!proxy_flags_valid(program, flags)) return 2;
   // SIGINT and SIGTERM stay blocked for the rest of the process, teardown included (the
   // loop restores the mask it found): a supervisor that repeats the signal after the
   // graceful stop must not turn exit status 0 into death by signal.

@@ -25,6 +25,8 @@ struct ServerFlags {
   bool trace = false;
   std::string metrics;               ///< --metrics HOST:PORT; empty: no metrics listener
   std::optional<int> stall_warn_ms;  ///< --stall-warn MS, if given
+  bool proxy_protocol = false;
+  std::optional<std::string> proxy_from;  ///< not given: loopback only
   /// Loops measure themselves (and warn of stalls) with --metrics or --stall-warn.
   bool observed() const { return !metrics.empty() || stall_warn_ms.has_value(); }
 };
@@ -32,6 +34,9 @@ struct ServerFlags {
 /// Adds --host, --port, --backend, --drain-timeout, --trace, --metrics, --stall-warn and
 /// (if `threads`) --threads, --balancing.
 void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads);
+
+/// Adds --proxy-protocol and --proxy-from (TCP servers only).
+void add_proxy_flags(CLI::App& app, ServerFlags& flags);
 
 /// Adds --trace (trace mode for every loop the program makes).
 void add_trace_flag(CLI::App& app, bool& trace);
@@ -58,8 +63,8 @@ using ServiceFactory =
 /// (LISTEN_FDS, when LISTEN_PID is ours and the service can adopt it; any others are
 /// closed) or else on --host/--port. Returns the process exit code:
 /// 0 after a graceful stop, 1 when it (or its --metrics listener) cannot start, 2 for a bad
-/// --host or --metrics. `program` begins
-/// the messages on stderr ("reactor echo", "co_echo").
+/// --host, --proxy-from or --metrics (one line on stderr). `program` begins the messages on
+/// stderr ("reactor echo", "co_echo").
 int serve(const char* program, const ServerFlags& flags, const ServiceFactory& make);
 
 }  // namespace reactor::apps

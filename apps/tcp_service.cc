@@ -7,6 +7,8 @@ net::TcpServerOptions server_options(const ServerFlags& flags) {
   options.threads = flags.threads;
   if (flags.balancing == "least-connections") options.balancing = net::Balancing::least_connections;
   if (flags.balancing == "reuse-port") options.balancing = net::Balancing::reuse_port;
+  options.proxy.enabled = flags.proxy_protocol;
+  if (flags.proxy_from) options.proxy.trusted = *net::Cidr::parse_list(*flags.proxy_from);
   return options;
 }
 

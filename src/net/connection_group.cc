@@ -18,13 +18,14 @@ void release(ConnectionGroup* group) noexcept {
   if (group && group->references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete group;
 }
 
-TcpConnectionPtr ConnectionGroup::start(UniqueFd fd) {
+TcpConnectionPtr ConnectionGroup::start(UniqueFd fd, std::unique_ptr<ProxyHeader> proxy) {
   const int raw = fd.get();
   auto c = std::make_shared<TcpConnection>(TcpConnection::Private{}, *this, std::move(fd));
   if (auto ec = loop.watch(raw, io::kReadable, *c)) {
     c->write_ = WriteState::closed;  // never registered: nothing to report
     return nullptr;
   }
+  if (proxy) c->io().proxy = std::move(proxy);  // before on_connect, which may ask for it
   add(c);
   if (callbacks.on_connect) callbacks.on_connect(pointer_to(*c));
   return c;

@@ -40,7 +40,8 @@ struct ConnectionGroup {
 
   /// Runs a connected, non-blocking socket as a new connection of this group: registers
   /// it and calls on_connect. Null if the loop refused the descriptor (it is closed).
-  TcpConnectionPtr start(UniqueFd fd);
+  /// `proxy`: the PROXY header it began with, when the listener expects one.
+  TcpConnectionPtr start(UniqueFd fd, std::unique_ptr<ProxyHeader> proxy = nullptr);
 
   void add(const TcpConnectionPtr& c) {
     c->slot_ = static_cast<uint32_t>(connections.size());
@@ -104,14 +105,20 @@ struct ConnectionGroup {
 };
 
 /// What a connection needs only while it has bytes queued, is closing, or carries a user
-/// context: an idle connection without one holds none of it.
+/// context or a PROXY header: an idle connection without one holds none of it.
 struct ConnectionIo {
   Buffer input;
   Buffer output;
   TimerId close_timer;
   std::unique_ptr<ConnectionContext> context;
+  // Here rather than in TcpConnection (which must stay 56 bytes) or a side table keyed by
+  // connection (a lookup and a removal to maintain): a connection without a header pays
+  // one more null test when its buffers empty; one with a header keeps this block.
+  std::unique_ptr<ProxyHeader> proxy;
 
-  bool unused() const { return input.empty() && output.empty() && !close_timer && !context; }
+  bool unused() const {
+    return input.empty() && output.empty() && !close_timer && !context && !proxy;
+  }
 };
 
 }  // namespace reactor::net::detail

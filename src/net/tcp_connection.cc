@@ -78,7 +78,7 @@ InetAddress TcpConnection::socket_peer_address() const {
 }
 const ProxyHeader* TcpConnection::proxy_header() const {
   loop().assert_in_loop_thread();
-  return nullptr;  // until the listener's PROXY stage (issue 8) hands one over
+  return io_ ? io_->proxy.get() : nullptr;
 }
 size_t TcpConnection::pending_output() const {
   loop().assert_in_loop_thread();

@@ -5,6 +5,7 @@
 #include "core/check.h"
 #include "net/acceptor.h"
 #include "net/connection_group.h"
+#include "net/proxy_stage.h"
 #include "net/socket_ops.h"
 
 namespace reactor::net {
@@ -39,7 +40,11 @@ TcpServer::~TcpServer() {
   if (started_) {
     if (drain_) loop_.cancel(drain_->deadline);
     for (auto& acceptor : acceptors_) run_on(acceptor->loop(), [&] { acceptor.reset(); });
-    for (auto* g : groups_) run_on(g->loop, [&] { g->abort_all(); });
+    for (size_t i = 0; i < groups_.size(); ++i)
+      run_on(groups_[i]->loop, [&] {
+        if (!stages_.empty()) stages_[i]->close_all();
+        groups_[i]->abort_all();
+      });
     if (pool_) pool_->stop();
   }
   for (auto* g : groups_) detail::release(g);
@@ -76,6 +81,9 @@ void TcpServer::start() {
   } else {
     groups_.push_back(detail::make_group(loop_, callbacks_, options_.connection));
   }
+  if (options_.proxy.enabled)
+    for (auto* g : groups_)
+      stages_.push_back(std::make_unique<detail::ProxyStages>(*g, options_.proxy));
   started_ = true;
   const bool per_loop = options_.balancing == Balancing::reuse_port && !adopted_;
   for (size_t i = 0; i < (per_loop ? groups_.size() : 1); ++i) {
@@ -85,11 +93,10 @@ void TcpServer::start() {
     // not once per connection (the unit tests check the inheritance).
     detail::set_no_delay(fd.get(), options_.no_delay);
     detail::GroupRef group(groups_[i]);
+    detail::ProxyStages* stages = stages_.empty() ? nullptr : stages_[i].get();
     detail::Acceptor::OnAccept on_accept = [this](UniqueFd c) { hand_out(std::move(c)); };
     if (per_loop)
-      on_accept = [group](UniqueFd c) {
-        if (!group->start(std::move(c))) group->accept_failures.add(1);
-      };
+      on_accept = [group, stages](UniqueFd c) { serve_on(*group, stages, std::move(c)); };
     EventLoop& owner = per_loop ? group->loop : loop_;
     acceptors_.push_back(std::make_unique<detail::Acceptor>(
         owner, std::move(fd), group->accept_failures, group->accept_out_of_fds, on_accept));
@@ -98,15 +105,20 @@ void TcpServer::start() {
 }
 
 void TcpServer::hand_out(UniqueFd fd) {
-  detail::ConnectionGroup* group = groups_[pick_group()];  // the server holds a reference
-  if (&group->loop == &loop_) {
-    if (!group->start(std::move(fd))) group->accept_failures.add(1);
-    return;
-  }
-  // The task owns the descriptor: a loop stopped before running it still closes it.
-  group->loop.post([group = detail::GroupRef(group), fd = std::move(fd)]() mutable {
-    if (!group->start(std::move(fd))) group->accept_failures.add(1);
+  const size_t i = pick_group();
+  detail::ConnectionGroup* group = groups_[i];  // the server holds a reference
+  detail::ProxyStages* stages = stages_.empty() ? nullptr : stages_[i].get();
+  if (&group->loop == &loop_) return serve_on(*group, stages, std::move(fd));
+  // The task owns the descriptor: a loop stopped before running it still closes it. The
+  // stages outlive it: the destructor closes them with a task posted after this one.
+  group->loop.post([group = detail::GroupRef(group), stages, fd = std::move(fd)]() mutable {
+    serve_on(*group, stages, std::move(fd));
   });
+}
+
+void TcpServer::serve_on(detail::ConnectionGroup& group, detail::ProxyStages* stages, UniqueFd fd) {
+  if (stages) return stages->admit(std::move(fd));
+  if (!group.start(std::move(fd))) group.accept_failures.add(1);
 }
 
 // reuse_port comes here only with an adopted socket: it is served round-robin.
@@ -145,8 +157,10 @@ void TcpServer::drain(std::chrono::milliseconds deadline, std::function<void()> 
   // Posted, not run at once: input already collected in this batch of events (requests
   // that arrived before the signal that started the drain, say) is read first, so those
   // connections count as busy rather than idle.
-  for (auto* raw : groups_) {
-    raw->loop.post([g = detail::GroupRef(raw), tell, state] {
+  for (size_t i = 0; i < groups_.size(); ++i) {
+    detail::ProxyStages* stages = stages_.empty() ? nullptr : stages_[i].get();
+    groups_[i]->loop.post([g = detail::GroupRef(groups_[i]), stages, tell, state] {
+      if (stages) stages->close_all();  // not connections yet: nothing is owed to them
       auto report = [state] { state->base->dispatch([state] { group_drained(*state); }); };
       auto open = g->connections;  // tell() may close them; removal happens later
       for (auto& c : open) tell(c);

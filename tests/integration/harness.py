@@ -504,9 +504,12 @@ def cpu_seconds(pid):
 
 # --- sockets ---------------------------------------------------------------------------
 
-def connect(address, timeout=IO_TIMEOUT, rcvbuf=None, sndbuf=None):
-    """A blocking TCP connection with `timeout` on every operation."""
+def connect(address, timeout=IO_TIMEOUT, rcvbuf=None, sndbuf=None, source=None):
+    """A blocking TCP connection with `timeout` on every operation; `source`: the local
+    address to connect from (another loopback address, say 127.0.0.2)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if source:
+        s.bind((source, 0))
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     if sndbuf:

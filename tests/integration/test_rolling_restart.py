@@ -32,7 +32,7 @@ backend reactors
     option httpchk GET /
     http-check expect status 200
     http-reuse safe
-    default-server check inter 200ms fall 1 rise 2
+    default-server send-proxy-v2 check inter 200ms fall 1 rise 2
 {servers}
 listen stats
     bind 127.0.0.1:{stats}
@@ -112,7 +112,7 @@ class RollingRestartTest(unittest.TestCase):
         self.addCleanup(lambda: [s.kill() for s in self.servers])
 
     def start_instance(self, port="0"):
-        argv = [*harness.server_command("http"), "--port", str(port)]
+        argv = [*harness.server_command("http"), "--port", str(port), "--proxy-protocol"]
         server = Server("http", argv=argv).start()
         self.servers.append(server)
         return server

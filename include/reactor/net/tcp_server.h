@@ -17,6 +17,7 @@ namespace reactor::net {
 
 namespace detail {
 class Acceptor;
+class ProxyStages;
 struct ConnectionGroup;
 }  // namespace detail
 
@@ -75,6 +76,8 @@ class TcpServer {
  private:
   struct DrainState;
   void hand_out(UniqueFd fd);
+  /// On `group`'s loop: a new connection, or (PROXY) a descriptor awaiting its header.
+  static void serve_on(detail::ConnectionGroup& group, detail::ProxyStages* stages, UniqueFd fd);
   size_t pick_group();
   static void group_drained(DrainState& state);
   /// Runs `fn` on `loop`'s thread and waits for it.
@@ -88,6 +91,8 @@ class TcpServer {
   std::vector<detail::ConnectionGroup*> groups_;  // each a counted reference (released last)
   // Each acceptor lives on one loop (the base loop, or one per group with reuse_port).
   std::vector<std::unique_ptr<detail::Acceptor>> acceptors_;
+  // With options.proxy.enabled, one per group, on its loop: descriptors awaiting a header.
+  std::vector<std::unique_ptr<detail::ProxyStages>> stages_;
   std::shared_ptr<DrainState> drain_;
   UniqueFd adopted_;  // from adopt(), until start() hands it to the acceptor
   size_t next_ = 0;
