@@ -145,6 +145,16 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(scrape(port, path="/other")[0], 404)
         srv.stop()
 
+    def test_plain_http_whatever_the_main_listener_expects(self):
+        srv, port = self.start("http", "--proxy-protocol")
+        self.assertEqual(scrape(port)[0], 200)  # no PROXY header sent
+        with srv.client() as c:  # the main listener wants one: closed without a reply
+            c.send(request("GET", "/"))
+            self.assertEqual(c.wait_closed(), b"")
+        wait_for(lambda: total(samples(scrape(port)[2]), "reactor_proxy_rejected_total") == 1,
+                 IO_TIMEOUT, "the rejected connection counted")
+        srv.stop()
+
     def test_echo_and_chat_expose_their_connections(self):
         for subcommand in ("echo", "chat"):
             with self.subTest(subcommand=subcommand):
