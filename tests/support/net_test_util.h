@@ -9,9 +9,27 @@
 #include <vector>
 
 #include "reactor/net/tcp_connection.h"
+#include "reactor/net/tcp_server.h"
 #include "test_util.h"
 
 namespace reactor::test {
+
+/// Every Balancing, for suites parameterised over them, and each one's test-name suffix.
+inline auto all_balancings() {
+  return ::testing::Values(net::Balancing::round_robin, net::Balancing::least_connections,
+                           net::Balancing::reuse_port);
+}
+inline std::string balancing_name(const ::testing::TestParamInfo<net::Balancing>& param) {
+  switch (param.param) {
+    case net::Balancing::round_robin:
+      return "round_robin";
+    case net::Balancing::least_connections:
+      return "least_connections";
+    case net::Balancing::reuse_port:
+      return "reuse_port";
+  }
+  return "unknown";
+}
 
 /// Records every callback of the connections it serves. By default on_message echoes.
 class Recorder {
@@ -105,7 +123,8 @@ class Recorder {
 };
 
 inline std::ostream& operator<<(std::ostream& os, const Recorder::Closed& c) {
-  return os << net::to_string(c.reason) << " (" << c.error.message() << ", unsent " << c.unsent << ")";
+  return os << net::to_string(c.reason) << " (" << c.error.message() << ", unsent " << c.unsent
+            << ")";
 }
 
 /// Caps `fd`'s kernel send or receive buffer (`option`: SO_SNDBUF or SO_RCVBUF) and returns

@@ -21,27 +21,9 @@
 #include <utility>
 #include <vector>
 
+#include "allocation_counter.h"  // this binary counts its heap allocations
 #include "guarded_region.h"
 #include "reactor/http/request.h"
-
-// Counts heap allocations so a test can prove the common path makes none.
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-// Neither half may be inlined: GCC would then see malloc paired with delete (or new
-// with free) and warn of a mismatch that the replacement pair does not have.
-[[gnu::noinline]] void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept {
-  std::free(p);
-}
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace reactor::http::detail {
 namespace {
@@ -900,7 +882,7 @@ TEST(ParserFlow, CommonPathDoesNotAllocate) {
       "Connection: keep-alive\r\nCookie: a=b\r\nCache-Control: no-cache\r\n\r\n";
   const std::string post = post_with("Content-Length: 4\r\n", "body");
   RequestParser parser;
-  const long before = g_allocations.load();
+  const long before = test::allocations();
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(parser.parse(browser).state, State::complete);
     parser.reset();
@@ -910,7 +892,7 @@ TEST(ParserFlow, CommonPathDoesNotAllocate) {
   for (std::size_t k = 1; k <= browser.size(); ++k) {
     parser.parse(std::string_view(browser).substr(0, k));
   }
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(test::allocations() - before, 0);
 }
 
 TEST(ParserFlow, HeadersVectorIsReusedAcrossReset) {

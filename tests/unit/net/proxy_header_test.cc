@@ -19,26 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "allocation_counter.h"  // this binary counts its heap allocations
 #include "guarded_region.h"
-
-// Counts heap allocations so a test can prove that parsing makes none.
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-// Neither half may be inlined: GCC would then see malloc paired with delete (or new
-// with free) and warn of a mismatch that the replacement pair does not have.
-[[gnu::noinline]] void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept {
-  std::free(p);
-}
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace reactor::net::detail {
 namespace {
@@ -426,11 +408,11 @@ TEST(ProxyHeaderGood, ParsingAllocatesNothing) {
   for (const GoodCase& c : good_cases()) good.push_back(c.wire);
   for (const BadCase& c : bad_cases()) bad.push_back(c.valid + c.rest);
   size_t complete = 0, errors = 0;
-  const long before = g_allocations.load();
+  const long before = test::allocations();
   for (const std::string& wire : good)
     complete += parse_proxy_header(wire).state == State::complete;
   for (const std::string& wire : bad) errors += parse_proxy_header(wire).state == State::error;
-  const long allocations = g_allocations.load() - before;
+  const long allocations = test::allocations() - before;
   EXPECT_EQ(allocations, 0);
   EXPECT_EQ(complete, good.size());
   EXPECT_EQ(errors, bad.size());

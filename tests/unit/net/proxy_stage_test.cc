@@ -498,22 +498,8 @@ TEST_P(ProxyStageThreadsTest, DestructionClosesPendingHeadersOnEveryLoop) {
   EXPECT_EQ(rec_.connects(), served.size());
 }
 
-std::string balancing_name(const ::testing::TestParamInfo<Balancing>& param) {
-  switch (param.param) {
-    case Balancing::round_robin:
-      return "round_robin";
-    case Balancing::least_connections:
-      return "least_connections";
-    case Balancing::reuse_port:
-      return "reuse_port";
-  }
-  return "unknown";
-}
-
-INSTANTIATE_TEST_SUITE_P(Balancings, ProxyStageThreadsTest,
-                         ::testing::Values(Balancing::round_robin, Balancing::least_connections,
-                                           Balancing::reuse_port),
-                         balancing_name);
+INSTANTIATE_TEST_SUITE_P(Balancings, ProxyStageThreadsTest, test::all_balancings(),
+                         test::balancing_name);
 
 }  // namespace
 }  // namespace reactor::net
