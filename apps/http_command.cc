@@ -47,9 +47,8 @@ class HttpService final : public Service {
  public:
   HttpService(EventLoop& loop, const net::InetAddress& address, const HttpFlags& flags,
               AccessLog* log)
-      : metrics_(flags.server.metrics.empty() ? nullptr : std::make_unique<HttpMetrics>()),
-        router_(make_router()),
-        server_(loop, address, router_.handler(), options(flags, log, metrics_.get())),
+      : router_(make_router()),
+        server_(loop, address, router_.handler(), options(flags, log)),
         log_(log) {
     if (log_) log_->attach(loop);  // before start(): SIGHUP blocked in every loop thread
   }
@@ -69,28 +68,22 @@ class HttpService final : public Service {
   }
   void collect_metrics(MetricsSources& out) const override {
     out.connections = server_.stats();
-    out.http = metrics_.get();
+    out.http = server_.request_stats();
   }
 
  private:
-  static http::ServerOptions options(const HttpFlags& flags, AccessLog* log, HttpMetrics* metrics) {
+  static http::ServerOptions options(const HttpFlags& flags, AccessLog* log) {
     http::ServerOptions o = flags.http;
     if (log) o.on_response = [log](const http::ResponseRecord& r) { log->log(r); };
     o.tcp = server_options(flags.server);
     o.header_timeout = std::chrono::milliseconds(flags.header_timeout_ms);
     o.body_timeout = std::chrono::milliseconds(flags.body_timeout_ms);
     o.idle_timeout = std::chrono::milliseconds(flags.idle_timeout_ms);
-    if (metrics) {  // after whatever else wants each response (a fan-out of two)
-      if (!o.on_response) o.response_details = false;  // the counters need none of them
-      o.on_response = [first = std::move(o.on_response), metrics](const http::ResponseRecord& r) {
-        if (first) first(r);
-        metrics->record(r);
-      };
-    }
+    // Counted inside the server (no record per response); on_response stays the log's.
+    o.count_requests = !flags.server.metrics.empty();
     return o;
   }
 
-  std::unique_ptr<HttpMetrics> metrics_;  // null without --metrics
   http::Router router_;
   http::Server server_;
   AccessLog* log_;

@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 
@@ -9,27 +10,12 @@
 namespace reactor::apps {
 namespace {
 
-// Written by one loop thread, read by the scraping one: a relaxed load+store, no locked add.
-class Counter {
- public:
-  void add(uint64_t n) {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
-
-constexpr std::array<std::string_view, 5> kStatusClasses{"1xx", "2xx", "3xx", "4xx", "5xx"};
 constexpr std::array<std::string_view, 5> kCloseReasons{"peer", "local", "aborted", "error",
                                                         "timeout"};
 
 // Close enough to when the process started, for process_start_time_seconds: static
 // initialisation, before main().
 const std::chrono::system_clock::time_point g_started = std::chrono::system_clock::now();
-
-std::atomic<uint64_t> g_next_metrics_id{1};
 
 double seconds(std::chrono::nanoseconds d) {
   return static_cast<double>(d.count()) / 1e9;
@@ -164,84 +150,27 @@ void write_udp(Exposition& e, const MetricsSources::Udp& udp) {
   e.sample("reactor_udp_sent_bytes_total", label, udp.stats.bytes_sent);
 }
 
-}  // namespace
-
-struct HttpMetrics::Slot {
-  explicit Slot(unsigned l) : loop(l) {}
-  const unsigned loop;
-  std::array<Counter, kMethods.size() * kStatusClasses.size()> requests;
-  std::array<Counter, kDurationBounds.size() + 1> durations;
-  Counter duration_sum_ns;
-};
-
-// The calling thread's slot of the HttpMetrics with this id: a loop thread finds its own
-// without a lock after the first time. An id, not the object's address, names the owner,
-// so a later HttpMetrics at the same address cannot inherit a stale slot.
-struct SlotCache {
-  uint64_t owner = 0;
-  void* slot = nullptr;
-};
-thread_local SlotCache t_slot_cache;
-
-HttpMetrics::HttpMetrics() : id_(g_next_metrics_id.fetch_add(1, std::memory_order_relaxed)) {}
-HttpMetrics::~HttpMetrics() = default;
-
-HttpMetrics::Slot& HttpMetrics::slot() {
-  if (t_slot_cache.owner == id_) [[likely]]
-    return *static_cast<Slot*>(t_slot_cache.slot);
-  const EventLoop* loop = EventLoop::current();
-  const unsigned index = loop ? loop->index() : 0;
-  std::lock_guard lock(mutex_);
-  Slot* found = nullptr;
-  for (auto& s : slots_)
-    if (s->loop == index) found = s.get();
-  if (!found) found = slots_.emplace_back(std::make_unique<Slot>(index)).get();
-  t_slot_cache = {id_, found};
-  return *found;
-}
-
-void HttpMetrics::record(const http::ResponseRecord& r) {
-  Slot& s = slot();
-  size_t method = kMethods.size() - 1;
-  for (size_t i = 0; i + 1 < kMethods.size(); ++i) {
-    if (r.method == kMethods[i]) {
-      method = i;
-      break;
-    }
-  }
-  const size_t status = static_cast<size_t>(std::clamp(r.status / 100, 1, 5) - 1);
-  s.requests[method * kStatusClasses.size() + status].add(1);
-  const Clock::duration took = r.finished > r.started && r.started != Clock::time_point{}
-                                   ? r.finished - r.started
-                                   : Clock::duration::zero();
-  size_t bucket = 0;
-  while (bucket < kDurationBounds.size() && took > kDurationBounds[bucket]) ++bucket;
-  s.durations[bucket].add(1);
-  s.duration_sum_ns.add(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()));
-}
-
-void HttpMetrics::write(std::string& out) const {
-  std::lock_guard lock(mutex_);
-  Exposition e(out);
+void write_http(Exposition& e, const std::vector<http::RequestStats>& loops) {
+  using Stats = http::RequestStats;
   e.family("reactor_http_requests_total", "counter",
-           "HTTP responses, by request method and status class.");
-  for (const auto& s : slots_)
-    for (size_t m = 0; m < kMethods.size(); ++m)
-      for (size_t c = 0; c < kStatusClasses.size(); ++c)
+           "HTTP responses written, by request method and status class.");
+  for (const Stats& s : loops)
+    for (size_t m = 0; m < Stats::kMethods.size(); ++m)
+      for (size_t c = 0; c < Stats::kStatusClasses.size(); ++c)
         e.sample("reactor_http_requests_total",
-                 loop_label(s->loop) + ",method=\"" + std::string(kMethods[m]) + "\",status=\"" +
-                     std::string(kStatusClasses[c]) + "\"",
-                 s->requests[m * kStatusClasses.size() + c].get());
+                 loop_label(s.loop) + ",method=\"" + std::string(Stats::kMethods[m]) +
+                     "\",status=\"" + std::string(Stats::kStatusClasses[c]) + "\"",
+                 s.requests[m * Stats::kStatusClasses.size() + c]);
   e.family("reactor_http_request_duration_seconds", "histogram",
-           "From a request's first byte to its response being ready.");
-  for (const auto& s : slots_) {
-    std::array<uint64_t, kDurationBounds.size() + 1> counts{};
-    for (size_t i = 0; i < counts.size(); ++i) counts[i] = s->durations[i].get();
-    e.histogram("reactor_http_request_duration_seconds", loop_label(s->loop), kDurationBounds,
-                counts, std::chrono::nanoseconds(s->duration_sum_ns.get()));
-  }
+           "From the loop iteration in which a request's first byte arrived to the one in which "
+           "its response was queued, in the loop's per-iteration time (as nginx's "
+           "$request_time): an answer given in the iteration its request arrived counts as 0.");
+  for (const Stats& s : loops)
+    e.histogram("reactor_http_request_duration_seconds", loop_label(s.loop), Stats::kDurationBounds,
+                s.durations, s.duration_sum);
 }
+
+}  // namespace
 
 std::string format_metrics(const MetricsSources& sources) {
   std::string out;
@@ -253,7 +182,7 @@ std::string format_metrics(const MetricsSources& sources) {
   if (!sources.loops.empty()) write_loops(e, sources.loops);
   if (!sources.connections.empty()) write_connections(e, sources.connections);
   if (sources.udp) write_udp(e, *sources.udp);
-  if (sources.http) sources.http->write(out);
+  if (sources.http) write_http(e, *sources.http);
   return out;
 }
 

@@ -39,6 +39,7 @@ Server::Server(EventLoop& loop, net::InetAddress listen_at, RequestHandler handl
   shared->options = options;
   shared->limits = {options.max_request_line, options.max_header_bytes, options.max_headers,
                     options.max_body};
+  if (options.count_requests) shared->counters = std::make_shared<detail::RequestCounters>();
   shared_ = shared;
   options.tcp.connection.high_water_mark = options.max_output;
   options.tcp.connection.low_water_mark = options.max_output / 4;
@@ -49,6 +50,10 @@ Server::~Server() = default;
 
 void Server::start() {
   tcp_->start();
+}
+
+std::vector<RequestStats> Server::request_stats() const {
+  return shared_->counters ? shared_->counters->snapshot() : std::vector<RequestStats>{};
 }
 
 void Server::drain(std::chrono::milliseconds deadline, std::function<void()> done) {

@@ -35,6 +35,7 @@ void log_handler_error(std::exception_ptr error) {
 Session::Session(std::shared_ptr<const SessionConfig> config,
                  const net::TcpConnectionPtr& connection)
     : config_(std::move(config)), parser_(config_->limits) {
+  if (config_->counters) counts_ = &config_->counters->of_loop(connection->loop().index());
   update_deadline(connection);
 }
 
@@ -112,6 +113,10 @@ void Session::dispatch(const net::TcpConnectionPtr& connection, const Request& r
     slot.note = note(&request, {});
     partial_.reset();
   }
+  if (counts_) {
+    slot.method = method_class(request.method());
+    slot.started = request_start_;
+  }
   pending_.push_back(std::move(slot));
   try {
     config_->handler(request, ResponderAccess::make(connection, sequence));
@@ -144,6 +149,11 @@ void Session::fail(const net::TcpConnectionPtr& connection, int status, std::str
   slot.connection = ConnectionHeader::close;
   if (config_->options.on_response)
     slot.note = input.empty() && partial_ ? std::move(partial_) : note(nullptr, input);
+  if (counts_) {  // a timeout's request may have a method; one that failed to parse has none
+    if (input.empty() && parser_.headers_done())
+      slot.method = method_class(parser_.request().method());
+    slot.started = request_start_;
+  }
   close_after_owed(Phase::closing_unread);
   pending_.push_back(std::move(slot));
   std::string body(reason_phrase(status));
@@ -183,6 +193,7 @@ void Session::answer(const net::TcpConnectionPtr& connection, uint64_t sequence,
     t->line("response", {{"fd", connection->fd()}, {"status", response.status()}});
   Pending& slot = pending_[sequence - written_];
   slot.answer = Answer::ready;
+  slot.status = static_cast<uint16_t>(response.status());
   if (slot.note) {  // reported when written (write_ready), which may be later
     slot.note->status = response.status();
     slot.note->body_bytes = slot.head ? 0 : response.body().size();
@@ -237,7 +248,6 @@ std::unique_ptr<Session::Note> Session::note(const Request* request, std::string
     return n;
   }
   n->method = request->method();
-  if (!config_->options.response_details) return n;  // the rest stays empty
   n->request_line.append(n->method).append(" ").append(request->target());
   n->request_line.append(request->version() == Version::http_1_0 ? " HTTP/1.0" : " HTTP/1.1");
   n->referer = request->header("Referer").value_or("");
@@ -268,6 +278,10 @@ void Session::write_ready(const net::TcpConnectionPtr& connection, net::Buffer& 
   bool close = false;
   for (; done < pending_.size() && pending_[done].answer == Answer::ready && !close; ++done) {
     if (done > 0) out.append(pending_[done].wire);  // the first is already in `out`
+    // The iteration's time, not a clock read: see RequestStats::durations.
+    if (counts_)
+      counts_->count(pending_[done].method, pending_[done].status, pending_[done].started,
+                     connection->loop().now());
     // Reported here, in write order; an answer that is never written (after a close) is not.
     if (pending_[done].note) {
       report(*connection, *pending_[done].note);

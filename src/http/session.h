@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "http/parser.h"
+#include "http/request_counters.h"
 #include "http/wire.h"
 #include "reactor/core/timer_id.h"
 #include "reactor/http/router.h"
@@ -23,6 +24,7 @@ struct SessionConfig {
   RequestHandler handler;
   ServerOptions options;
   Limits limits;
+  std::shared_ptr<RequestCounters> counters;  // null unless options.count_requests
 };
 
 /// The HTTP state of one connection: parses requests out of its input, hands them to the
@@ -110,6 +112,10 @@ class Session final : public net::ConnectionContext {
     Answer answer = Answer::awaited;
     ConnectionHeader connection = ConnectionHeader::none;
     bool head = false;  // a fact of the request, not a state: the answer carries no body
+    // What the request counters need (method and started are filled only when counting).
+    uint8_t method = kOtherMethod;
+    uint16_t status = 0;
+    Clock::time_point started{};
   };
 
   bool closing() const { return phase_ >= Phase::closing; }
@@ -131,6 +137,7 @@ class Session final : public net::ConnectionContext {
   void on_timer(const net::TcpConnectionPtr& connection);
 
   std::shared_ptr<const SessionConfig> config_;
+  LoopRequestCounters* counts_ = nullptr;  // this loop's block, when the server counts
   RequestParser parser_;
   std::vector<Pending> pending_;
   // The request still arriving, for the record of a 408: its first line as far as it came,

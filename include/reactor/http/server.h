@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "reactor/core/event_loop.h"
+#include "reactor/http/request_stats.h"
 #include "reactor/http/router.h"
 #include "reactor/net/connection_stats.h"
 #include "reactor/net/inet_address.h"
@@ -14,7 +15,7 @@
 
 namespace reactor::http {
 
-/// One answered request, as an access log or a metrics collector sees it. Valid only
+/// One answered request, as an access log sees it. Valid only
 /// during the ServerOptions::on_response call.
 struct ResponseRecord {
   const net::TcpConnection& connection;  ///< its peer_address() is the client (PROXY-aware)
@@ -52,15 +53,15 @@ struct ServerOptions {
   /// reported. It must not call into the server. Unset: nothing about a request is kept
   /// once its handler has it.
   std::function<void(const ResponseRecord&)> on_response;
-  /// False: on_response's records leave request_line, referer and user_agent empty, which
-  /// saves copying them for every request (a metrics collector needs none of them).
-  bool response_details = true;
+  /// Count requests by method and status class, and their durations, per loop
+  /// (Server::request_stats()): a few relaxed stores per response, no record built.
+  bool count_requests = false;
   net::TcpServerOptions tcp;
 };
 
 /// An HTTP/1.1 server: persistent connections, pipelining (responses in request order,
 /// those ready together leave in one write), chunked and 100-continue uploads, limits and
-/// timeouts. Base-loop thread only, except stats().
+/// timeouts. Base-loop thread only, except stats() and request_stats().
 class Server {
  public:
   Server(EventLoop& loop, net::InetAddress listen_at, RequestHandler handler,
@@ -77,6 +78,9 @@ class Server {
   /// and are answered with "Connection: close"; what remains at the deadline is reset.
   void drain(std::chrono::milliseconds deadline, std::function<void()> done);
   std::vector<net::ConnectionStats> stats() const { return tcp_->stats(); }
+  /// Any thread: one entry per loop that has served a connection; empty unless
+  /// ServerOptions::count_requests.
+  std::vector<RequestStats> request_stats() const;
 
  private:
   struct Shared;

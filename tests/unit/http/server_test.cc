@@ -80,8 +80,7 @@ TEST_F(ServerTest, AnswersSeveralRequestsOnOneConnection) {
 }
 
 // on_response's records on one keep-alive connection: each its own request's fields, none
-// left over from the previous one (the session reuses its note), and with response_details
-// off only the method, status and times.
+// left over from the previous one (the session reuses its note).
 TEST_F(ServerTest, OnResponseRecordsEachRequestsOwnFields) {
   struct Seen {
     std::string line, method, user_agent;
@@ -89,33 +88,62 @@ TEST_F(ServerTest, OnResponseRecordsEachRequestsOwnFields) {
     bool timed;
   };
   std::vector<Seen> seen;
-  for (bool details : {true, false}) {
-    SCOPED_TRACE(details ? "details" : "no details");
-    seen.clear();
-    ServerOptions options;
-    options.response_details = details;
-    options.on_response = [&](const ResponseRecord& r) {
-      seen.push_back({std::string(r.request_line), std::string(r.method), std::string(r.user_agent),
-                      r.status, r.finished >= r.started});
-    };
-    f_.start(echo_target, options);
-    auto c = f_.connect();
-    EXPECT_EQ(
-        f_.exchange(*c, wire_request("GET", "/a", std::nullopt, "User-Agent: t/1\r\n")).status,
-        200);
-    EXPECT_EQ(f_.exchange(*c, wire_request("DELETE", "/b")).status, 200);
-    ASSERT_EQ(seen.size(), 2u);
-    EXPECT_EQ(seen[0].method, "GET");
-    EXPECT_EQ(seen[1].method, "DELETE");
-    EXPECT_EQ(seen[0].line, details ? "GET /a HTTP/1.1" : "");
-    EXPECT_EQ(seen[1].line, details ? "DELETE /b HTTP/1.1" : "");
-    EXPECT_EQ(seen[0].user_agent, details ? "t/1" : "");
-    EXPECT_EQ(seen[1].user_agent, "");
-    EXPECT_EQ(seen[1].status, 200);
-    EXPECT_TRUE(seen[0].timed && seen[1].timed);
-    c.reset();
-    f_.stop_server();
-  }
+  ServerOptions options;
+  options.on_response = [&](const ResponseRecord& r) {
+    seen.push_back({std::string(r.request_line), std::string(r.method), std::string(r.user_agent),
+                    r.status, r.finished >= r.started});
+  };
+  f_.start(echo_target, options);
+  auto c = f_.connect();
+  EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/a", std::nullopt, "User-Agent: t/1\r\n")).status,
+            200);
+  EXPECT_EQ(f_.exchange(*c, wire_request("DELETE", "/b")).status, 200);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].method, "GET");
+  EXPECT_EQ(seen[1].method, "DELETE");
+  EXPECT_EQ(seen[0].line, "GET /a HTTP/1.1");
+  EXPECT_EQ(seen[1].line, "DELETE /b HTTP/1.1");
+  EXPECT_EQ(seen[0].user_agent, "t/1");
+  EXPECT_EQ(seen[1].user_agent, "");
+  EXPECT_EQ(seen[1].status, 200);
+  EXPECT_TRUE(seen[0].timed && seen[1].timed);
+}
+
+// ServerOptions::count_requests: every response written counts once, by its request's
+// method and its status class; one that failed to parse counts as "other".
+TEST_F(ServerTest, CountsRequestsByMethodAndStatusClass) {
+  ServerOptions options;
+  options.count_requests = true;
+  f_.start(
+      [](const Request& r, Responder responder) {
+        responder.send(Response::text(r.target() == "/missing" ? 404 : 200, "x"));
+      },
+      options);
+  auto c = f_.connect();
+  c->send(wire_request("GET", "/a") + wire_request("HEAD", "/b") +
+          wire_request("DELETE", "/missing") + wire_request("GET", "/c") + "BAD REQUEST\r\n\r\n");
+  std::vector<Reply> got;
+  ASSERT_TRUE(f_.replies(*c, 5, got, {false, true}));
+  EXPECT_EQ(got[4].status, 400);
+  const auto stats = f_.server().request_stats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].loop, f_.loop().index());
+  EXPECT_EQ(stats[0].count("GET", "2xx"), 2u);
+  EXPECT_EQ(stats[0].count("HEAD", "2xx"), 1u);
+  EXPECT_EQ(stats[0].count("DELETE", "4xx"), 1u);
+  EXPECT_EQ(stats[0].count("other", "4xx"), 1u);
+  uint64_t requests = 0, durations = 0;
+  for (uint64_t n : stats[0].requests) requests += n;
+  for (uint64_t n : stats[0].durations) durations += n;
+  EXPECT_EQ(requests, 5u);
+  EXPECT_EQ(durations, 5u);
+}
+
+TEST_F(ServerTest, CountsNothingUnlessAsked) {
+  f_.start(echo_target);
+  auto c = f_.connect();
+  EXPECT_EQ(f_.exchange(*c, wire_request("GET", "/a")).status, 200);
+  EXPECT_TRUE(f_.server().request_stats().empty());
 }
 
 TEST_F(ServerTest, HeadDropsTheBodyTheHandlerGave) {
