@@ -252,15 +252,14 @@ void EventLoop::dispatch_ready(const ReadyEvent& event) {
   }
 }
 
-// Only compared, never called: the handler may be gone by now.
+// Only compared, never called: the handler may be gone by now. The wake-up is the loop's
+// plumbing: the tasks it brings are remembered one by one.
 void EventLoop::measure_io(const Handler* handler, size_t fd, uint32_t events) {
   const int number = static_cast<int>(fd);
-  if (handler == wakeup_.get())
-    meter_->after_callback(CallbackKind::task, number);
-  else if (handler == signals_.get())
-    meter_->after_callback(CallbackKind::signal, number);
-  else
-    meter_->after_callback(CallbackKind::io, number, events);
+  if (handler == signals_.get())
+    meter_->ran(CallbackKind::signal, number);
+  else if (handler != wakeup_.get())
+    meter_->ran(CallbackKind::io, number, events);
 }
 
 template <bool kObserved>
@@ -283,7 +282,7 @@ void EventLoop::run_tasks() {
     if constexpr (kObserved) {
       if (auto* t = detail::tracer(*this)) t->line("task");
       task();
-      if (measuring_) meter_->after_callback(CallbackKind::task);
+      if (measuring_) meter_->ran(CallbackKind::task);
     } else {
       task();
     }

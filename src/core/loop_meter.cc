@@ -32,7 +32,7 @@ std::string_view io_kind(uint32_t events) {
 
 }  // namespace
 
-std::string describe_callback(const StallReport& r) {
+std::string describe_callback(const StallReport::Callback& r) {
   switch (r.kind) {
     case CallbackKind::io:
       return std::string(io_kind(r.events)) + " on fd " + std::to_string(r.fd);
@@ -47,9 +47,18 @@ std::string describe_callback(const StallReport& r) {
 }
 
 std::string to_string(const StallReport& r) {
-  std::string line = "loop " + std::to_string(r.loop) + " stalled: callbacks held it " +
-                     millis(r.held) + ", longest " + describe_callback(r) + " (" +
-                     millis(r.longest) + ")";
+  // One callback alone is named as the culprit; among several, which one held the loop is
+  // not measured, so they are only listed.
+  std::string line = "loop " + std::to_string(r.loop) + " stalled: ";
+  if (r.callbacks == 1) {
+    line += describe_callback(r.ran[0]) + " held it " + millis(r.held);
+  } else {
+    line += "callbacks held it " + millis(r.held) + "; ran ";
+    const size_t listed = std::min<size_t>(r.callbacks, StallReport::kListed);
+    for (size_t i = 0; i < listed; ++i) line += (i > 0 ? ", " : "") + describe_callback(r.ran[i]);
+    if (r.callbacks > listed) line += " and " + std::to_string(r.callbacks - listed) + " more";
+    if (r.callbacks == 0) line += "nothing but the loop's own wake-up";
+  }
   if (r.suppressed > 0)
     line += "; " + std::to_string(r.suppressed) + " earlier stall(s) not reported";
   return line;
@@ -58,30 +67,19 @@ std::string to_string(const StallReport& r) {
 namespace detail {
 
 void LoopMeter::restart(Clock::time_point now) {
-  woke_ = last_ = ended_ = now;
-  longest_ = {};
+  woke_ = ended_ = now;
+  current_.callbacks = 0;
 }
 
 void LoopMeter::begin(Clock::time_point woke) {
   wait_ns_.add(nanos(woke - ended_));
-  woke_ = last_ = woke;
-  longest_.longest = {};
+  woke_ = woke;
+  current_.callbacks = 0;
 }
 
-void LoopMeter::after_callback(CallbackKind kind, int fd, uint32_t events, uint32_t timer) {
-  const Clock::time_point now = Clock::now();
-  const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_);
-  last_ = now;
-  if (took <= longest_.longest) return;
-  longest_.longest = took;
-  longest_.kind = kind;
-  longest_.fd = fd;
-  longest_.events = events;
-  longest_.timer = timer;
-}
-
-void LoopMeter::timer_due(Clock::time_point deadline) {
-  const Clock::duration lag = std::max(last_ - deadline, Clock::duration::zero());
+void LoopMeter::timer_due(Clock::time_point deadline, uint32_t slot) {
+  ran(CallbackKind::timer, -1, 0, slot);
+  const Clock::duration lag = std::max(Clock::now() - deadline, Clock::duration::zero());
   lag_sum_ns_.add(nanos(lag));
   size_t i = 0;
   while (i < LoopStats::kLagBounds.size() && lag > LoopStats::kLagBounds[i]) ++i;
@@ -89,17 +87,18 @@ void LoopMeter::timer_due(Clock::time_point deadline) {
 }
 
 void LoopMeter::end(EventLoop::StallSink& sink) {
-  const Clock::duration held = last_ - woke_;
+  const Clock::time_point now = Clock::now();
+  const Clock::duration held = now - woke_;
   busy_ns_.add(nanos(held));
-  ended_ = last_;
+  ended_ = now;
   if (threshold_ <= Clock::duration::zero() || held <= threshold_) return;
   stalls_.add(1);
-  if (reported_ != Clock::time_point{} && last_ - reported_ < std::chrono::seconds(1)) {
+  if (reported_ != Clock::time_point{} && now - reported_ < std::chrono::seconds(1)) {
     ++unreported_;
     return;
   }
-  reported_ = last_;
-  StallReport report = longest_;
+  reported_ = now;
+  StallReport report = current_;
   report.loop = loop_index_;
   report.held = std::chrono::duration_cast<std::chrono::nanoseconds>(held);
   report.suppressed = std::exchange(unreported_, 0);

@@ -4,9 +4,11 @@
 // its observed iteration (the one trace mode uses too), so a loop that measures nothing pays
 // nothing beyond the branch that picks that iteration.
 //
-// One clock read per callback: each callback's end is the next one's start, and the wait's
-// return (the loop's now()) is the first start. An iteration with one ready descriptor thus
-// costs one extra clock read.
+// One clock read per iteration, at the end of its callbacks: the wait's return (the loop's
+// now(), read anyway) is its start. Callbacks are not timed one by one: with many ready
+// descriptors a read each would cost more than the rest of the measurement. What ran is
+// remembered instead (a few stores), for the stall report. Each timer fired reads the clock
+// once more, for its lag: timers are rare beside I/O.
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -24,10 +26,14 @@ class LoopMeter {
   void restart(Clock::time_point now);
   /// The wait returned at `woke`: the time since the previous iteration ended was waiting.
   void begin(Clock::time_point woke);
-  /// A callback just returned (reads the clock).
-  void after_callback(CallbackKind kind, int fd = -1, uint32_t events = 0, uint32_t timer = 0);
-  /// A timer due at `deadline` is about to run: records its lag.
-  void timer_due(Clock::time_point deadline);
+  /// A callback ran (no clock read): remembered for this iteration's stall report.
+  void ran(CallbackKind kind, int fd = -1, uint32_t events = 0, uint32_t timer = 0) {
+    if (current_.callbacks < StallReport::kListed)
+      current_.ran[current_.callbacks] = {kind, fd, events, timer};
+    ++current_.callbacks;
+  }
+  /// Timer `slot`, due at `deadline`, is about to run: records its lag (reads the clock).
+  void timer_due(Clock::time_point deadline, uint32_t slot);
   /// The iteration's callbacks are done: counts busy time and, past the threshold, a stall,
   /// which is reported (through `sink`, or logged) at most once a second. Calls the sink
   /// last: it may even turn measuring off.
@@ -51,11 +57,10 @@ class LoopMeter {
   const unsigned loop_index_;
   Clock::duration threshold_{};
   Clock::time_point woke_{};      // this iteration's wait returned
-  Clock::time_point last_{};      // the latest callback ended (or woke_)
   Clock::time_point ended_{};     // the previous iteration's callbacks ended
   Clock::time_point reported_{};  // the last stall report
   uint64_t unreported_ = 0;
-  StallReport longest_;  // this iteration's longest callback so far
+  StallReport current_;  // what this iteration ran so far
 
   Counter busy_ns_, wait_ns_, stalls_, lag_sum_ns_;
   std::array<Counter, LoopStats::kLagBuckets> lag_;

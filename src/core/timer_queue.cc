@@ -81,15 +81,13 @@ void TimerQueue::fire(const Entry& entry, Clock::time_point now, Tracer* tracer,
   if (tracer) [[unlikely]]
     tracer->line("timer", {{"id", entry.slot}});
   if (meter) [[unlikely]]
-    meter->timer_due(entry.when);
+    meter->timer_due(entry.when, entry.slot);
   Slot& slot = slots_[entry.slot];
   Task task = std::move(slot.task);  // the callback may cancel (and so clear) its own slot
   const Clock::duration interval = slot.interval;
   if (interval.count() == 0) {
     release(entry.slot);
     task();
-    if (meter) [[unlikely]]
-      meter->after_callback(CallbackKind::timer, -1, 0, entry.slot);
     return;
   }
   // Next deadline counts from this one; ticks missed while the loop was busy are skipped
@@ -98,8 +96,6 @@ void TimerQueue::fire(const Entry& entry, Clock::time_point now, Tracer* tracer,
   if (next <= now) next += ((now - next) / interval + 1) * interval;
   push(next, entry.slot);
   task();
-  if (meter) [[unlikely]]
-    meter->after_callback(CallbackKind::timer, -1, 0, entry.slot);
   // slots_ may have been reallocated by the callback; re-index. Only restore the callback if
   // the timer was not cancelled meanwhile.
   if (slots_[entry.slot].generation == entry.generation) slots_[entry.slot].task = std::move(task);

@@ -38,24 +38,31 @@ struct LoopStats {
 /// the wake-up that brings them), a signal.
 enum class CallbackKind : uint8_t { io, timer, task, signal };
 
-/// A stalled iteration: its callbacks held the loop longer than the stall threshold.
+/// A stalled iteration: its callbacks held the loop longer than the stall threshold. The
+/// loop times the iteration as a whole (one clock read per iteration, not one per callback,
+/// so that measuring stays cheap when many descriptors are ready): it knows what ran, and
+/// when one callback ran alone, that one held it; among several it cannot tell which.
 struct StallReport {
-  unsigned loop = 0;                ///< EventLoop::index()
-  std::chrono::nanoseconds held{};  ///< the iteration's callbacks, together
-  /// The callback that ran longest, and for how long.
-  std::chrono::nanoseconds longest{};
-  CallbackKind kind = CallbackKind::io;
-  int fd = -1;          ///< io and signal: the descriptor; else -1
-  uint32_t events = 0;  ///< io: the readiness handled (io:: bits)
-  uint32_t timer = 0;   ///< timer: its slot (trace mode's "timer id=")
+  /// One callback the iteration ran.
+  struct Callback {
+    CallbackKind kind = CallbackKind::io;
+    int fd = -1;          ///< io and signal: the descriptor; else -1
+    uint32_t events = 0;  ///< io: the readiness handled (io:: bits)
+    uint32_t timer = 0;   ///< timer: its slot (trace mode's "timer id=")
+  };
+  static constexpr size_t kListed = 4;
+
+  unsigned loop = 0;                    ///< EventLoop::index()
+  std::chrono::nanoseconds held{};      ///< the iteration's callbacks, together
+  uint32_t callbacks = 0;               ///< how many ran (the loop's own wake-up not counted)
+  std::array<Callback, kListed> ran{};  ///< the first min(callbacks, kListed), in order
   /// Stalls of this loop not reported since the previous report (reports are rate limited
   /// to one a second per loop).
   uint64_t suppressed = 0;
 };
 
-/// "read on fd 7", "timer 3", "posted task", "signal on fd 5": what a report's longest
-/// callback was.
-std::string describe_callback(const StallReport& report);
+/// "read on fd 7", "timer 3", "posted task", "signal on fd 5".
+std::string describe_callback(const StallReport::Callback& callback);
 /// The whole report as one line (no newline), as the default stall sink logs it.
 std::string to_string(const StallReport& report);
 
