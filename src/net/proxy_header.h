@@ -43,8 +43,10 @@ namespace reactor::net::detail {
 inline constexpr size_t kProxyV1MaxBytes = 107;
 inline constexpr size_t kProxyV2FixedBytes = 16;
 /// The largest v2 length field accepted (the spec allows 65535): addresses and TLVs from
-/// real proxies take a few hundred bytes, and a pending connection buffers the whole header.
-inline constexpr size_t kProxyV2MaxLength = 4096;
+/// real proxies take a few hundred bytes (certificates' names included), and a pending
+/// connection buffers the whole header. HAProxy, receiving, caps it at its buffer size
+/// (tune.bufsize, 16 KiB by default); so does this.
+inline constexpr size_t kProxyV2MaxLength = 16384 - kProxyV2FixedBytes;
 
 struct ProxyParse {
   enum class State : uint8_t { need_more, complete, error };

@@ -19,9 +19,6 @@ namespace {
 // 107 bytes are less).
 constexpr size_t kMaxHeader = kProxyV2FixedBytes + kProxyV2MaxLength;
 
-// One per thread, so one per loop: a pending descriptor holds only what it took.
-thread_local char t_peek[kMaxHeader];
-
 ssize_t receive(int fd, void* data, size_t n, int flags) {
   for (;;) {
     ssize_t got = ::recv(fd, data, n, flags);
@@ -39,15 +36,17 @@ bool trusted(const std::vector<Cidr>& ranges, const InetAddress& peer) {
 // plain end of stream is the clearer answer: drop what it sent so far (MSG_TRUNC discards
 // TCP input without copying it), bounded, as a later segment may still arrive. The buffer
 // is never written, but sanitizers' recv interceptors assume it is: give them a real one.
-void discard_input(int fd) {
+void discard_input(int fd, char* buffer) {
   for (int i = 0; i < 4; ++i)
-    if (receive(fd, t_peek, sizeof t_peek, MSG_TRUNC | MSG_DONTWAIT) <= 0) return;
+    if (receive(fd, buffer, kMaxHeader, MSG_TRUNC | MSG_DONTWAIT) <= 0) return;
 }
 
 }  // namespace
 
+// One peek buffer per loop, shared by its pending descriptors (a handler runs to the end
+// before the next): each of them holds only the bytes it took.
 ProxyStages::ProxyStages(ConnectionGroup& group, const ProxyProtocolOptions& options)
-    : group_(group), options_(options) {}
+    : group_(group), options_(options), peek_(std::make_unique<char[]>(kMaxHeader)) {}
 
 ProxyStages::~ProxyStages() {
   REACTOR_CHECK(stages_.empty(), "ProxyStages destroyed with descriptors pending");
@@ -59,7 +58,7 @@ void ProxyStages::admit(UniqueFd fd) {
     if (auto* t = tracer(group_.loop)) [[unlikely]]
       t->line("close", {{"fd", raw}, {"reason", closed_ ? "aborted" : "error"}});
     if (!closed_) group_.proxy_rejected.add(1);
-    discard_input(raw);
+    discard_input(raw, peek_.get());
     return;  // `fd` closes here: no reply
   }
   const auto slot = static_cast<uint32_t>(stages_.size());
@@ -87,7 +86,7 @@ void ProxyStages::finish(ProxyStage& stage, Outcome outcome) {
     t->line("close", {{"fd", stage.fd_.get()}, {"reason", kReason[static_cast<size_t>(outcome)]}});
   }
   if (outcome != Outcome::dropped) group_.proxy_rejected.add(1);
-  discard_input(stage.fd_.get());
+  discard_input(stage.fd_.get(), peek_.get());
   remove(stage);  // unwatches and closes: nothing was replied
 }
 
@@ -149,7 +148,7 @@ void ProxyStage::handle_events(uint32_t) {
 // until EAGAIN: on an edge-triggered backend a FIN that came with them brings no new edge.
 ProxyStage::Step ProxyStage::read_header() {
   const size_t room = kMaxHeader - taken_.size();
-  const ssize_t n = receive(fd_.get(), t_peek, room, MSG_PEEK);
+  const ssize_t n = receive(fd_.get(), owner_.peek_.get(), room, MSG_PEEK);
   if (n == 0) {
     if (auto* t = tracer(owner_.group_.loop)) [[unlikely]]
       t->line("read", {{"fd", fd_.get()}, {"bytes", 0}});
@@ -157,7 +156,7 @@ ProxyStage::Step ProxyStage::read_header() {
   }
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? Step::wait : Step::rejected;
   const auto got = static_cast<size_t>(n);
-  const std::string_view peeked(t_peek, got);
+  const std::string_view peeked(owner_.peek_.get(), got);
   ProxyParse parse;
   if (taken_.empty()) {
     parse = parse_proxy_header(peeked);  // the usual case: the whole header at once
@@ -184,7 +183,7 @@ ProxyStage::Step ProxyStage::read_header() {
 
 // Takes `n` bytes the peek showed: they are in the socket's queue, so one recv gets them.
 bool ProxyStage::take(size_t n) {
-  const ssize_t got = receive(fd_.get(), t_peek, n, 0);
+  const ssize_t got = receive(fd_.get(), owner_.peek_.get(), n, 0);
   if (got <= 0) return false;
   if (auto* t = tracer(owner_.group_.loop)) [[unlikely]]
     t->line("read", {{"fd", fd_.get()}, {"bytes", got}});

@@ -56,6 +56,7 @@ class ProxyStages {
   ConnectionGroup& group_;
   const ProxyProtocolOptions options_;
   std::vector<std::unique_ptr<ProxyStage>> stages_;  // swap-removed by slot
+  std::unique_ptr<char[]> peek_;                     // kProxyV2FixedBytes + kProxyV2MaxLength
   bool closed_ = false;
 };
 
