@@ -1,38 +1,14 @@
 #include "http/request_counters.h"
 
 #include <algorithm>
-#include <array>
-#include <cstring>
 
 namespace reactor::http::detail {
 namespace {
 
-// A method of at most 8 bytes as one number: comparing it is one instruction, not a call.
-constexpr uint64_t pack(std::string_view s) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < s.size(); ++i) v |= uint64_t{static_cast<uint8_t>(s[i])} << (8 * i);
-  return v;
-}
-
-constexpr auto kPacked = [] {
-  std::array<uint64_t, RequestStats::kMethods.size()> packed{};
-  for (size_t i = 0; i < packed.size(); ++i) packed[i] = pack(RequestStats::kMethods[i]);
-  return packed;
-}();
-
-template <size_t N>
-uint64_t load(const char* p) {
-  char bytes[8] = {};
-  std::memcpy(bytes, p, N);  // a fixed size: plain loads, no call
-  uint64_t v = 0;
-  for (size_t i = 0; i < N; ++i) v |= uint64_t{static_cast<uint8_t>(bytes[i])} << (8 * i);
-  return v;
-}
-
-// The index `index` if `method` (of `N` bytes) is RequestStats::kMethods[index], else "other".
-template <size_t N>
+// The index of `method` if it is the one of that index: one comparison, since the length
+// and first letter already narrowed it to that candidate.
 uint8_t is(std::string_view method, uint8_t index) {
-  return load<N>(method.data()) == kPacked[index] ? index : kOtherMethod;
+  return method == RequestStats::kMethods[index] ? index : kOtherMethod;
 }
 
 }  // namespace
@@ -42,15 +18,15 @@ uint8_t method_class(std::string_view method) {
   // the table on every request.
   switch (method.size()) {
     case 3:
-      return is<3>(method, method[0] == 'G' ? 0 : 3);  // GET, PUT
+      return is(method, method[0] == 'G' ? 0 : 3);  // GET, PUT
     case 4:
-      return is<4>(method, method[0] == 'H' ? 1 : 2);  // HEAD, POST
+      return is(method, method[0] == 'H' ? 1 : 2);  // HEAD, POST
     case 5:
-      return is<5>(method, method[0] == 'P' ? 6 : 8);  // PATCH, TRACE
+      return is(method, method[0] == 'P' ? 6 : 8);  // PATCH, TRACE
     case 6:
-      return is<6>(method, 4);  // DELETE
+      return is(method, 4);  // DELETE
     case 7:
-      return is<7>(method, method[0] == 'O' ? 5 : 7);  // OPTIONS, CONNECT
+      return is(method, method[0] == 'O' ? 5 : 7);  // OPTIONS, CONNECT
     default:
       return kOtherMethod;
   }
