@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/counter.h"
 #include "reactor/core/event_loop.h"
 #include "reactor/core/loop_stats.h"
 
@@ -45,15 +46,6 @@ class LoopMeter {
   void fill(LoopStats& stats) const;
 
  private:
-  // Written by the loop thread only, read by any: a relaxed load+store, no locked add.
-  struct Counter {
-    std::atomic<uint64_t> v{0};
-    void add(uint64_t n) {
-      v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-    }
-    uint64_t get() const { return v.load(std::memory_order_relaxed); }
-  };
-
   const unsigned loop_index_;
   Clock::duration threshold_{};
   Clock::time_point woke_{};      // this iteration's wait returned

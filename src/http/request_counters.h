@@ -10,10 +10,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/counter.h"
 #include "reactor/core/timer_id.h"
 #include "reactor/http/request_stats.h"
 
 namespace reactor::http::detail {
+
+using reactor::detail::Counter;
 
 /// The index of "other" in RequestStats::kMethods.
 constexpr uint8_t kOtherMethod = RequestStats::kMethods.size() - 1;
@@ -29,14 +32,6 @@ class LoopRequestCounters {
   unsigned loop() const { return loop_; }
 
  private:
-  struct Counter {
-    std::atomic<uint64_t> v{0};
-    void add(uint64_t n) {
-      v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-    }
-    uint64_t get() const { return v.load(std::memory_order_relaxed); }
-  };
-
   const unsigned loop_;
   std::array<Counter, RequestStats::kMethods.size() * RequestStats::kStatusClasses.size()>
       requests_;

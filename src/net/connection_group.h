@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/counter.h"
 #include "net/group_ref.h"
 #include "reactor/core/timer_id.h"
 #include "reactor/core/unique_fd.h"
@@ -13,21 +14,7 @@
 
 namespace reactor::net::detail {
 
-/// A counter written by one thread (its loop) and read by any: a relaxed load+store is
-/// enough and avoids a locked read-modify-write on every message.
-class Counter {
- public:
-  void add(uint64_t n) {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void sub(uint64_t n) {
-    v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-  }
-  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
+using reactor::detail::Counter;
 
 /// The connections of one loop that share callbacks: a server has one group per loop, a
 /// client one. Holds the owning reference of each open connection. Loop thread only, but
