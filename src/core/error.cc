@@ -24,6 +24,8 @@ class Category final : public std::error_category {
         return "no delimiter within the read limit";
       case Errc::input_discarded:
         return "the connection ended with received bytes still unread";
+      case Errc::handshake_timed_out:
+        return "the TLS handshake did not finish in time";
     }
     return "unknown reactor error";
   }

@@ -12,6 +12,7 @@ enum class Errc {
   end_of_stream,          ///< the peer ended its stream before a read was complete
   delimiter_not_found,    ///< read_until saw its byte limit pass without the delimiter
   input_discarded,        ///< the connection ended with received bytes still unread
+  handshake_timed_out,    ///< a TLS handshake did not finish before its deadline
 };
 
 const std::error_category& reactor_category() noexcept;

@@ -23,6 +23,13 @@ struct ConnectionStats {
   /// Connections closed before they began: no valid PROXY header, an untrusted peer, or
   /// the header's deadline passed (TcpServerOptions::proxy).
   uint64_t proxy_rejected = 0;
+  /// TLS handshakes completed (of them, resumed), failed, and cut off by the deadline
+  /// (ConnectionOptions::handshake_timeout). Failed and timed-out ones never became
+  /// connections: they are not in `closed`.
+  uint64_t tls_handshakes = 0;
+  uint64_t tls_resumed = 0;
+  uint64_t tls_handshake_failures = 0;
+  uint64_t tls_handshake_timeouts = 0;
   /// The loop these connections are on; valid while the server (or client) lives.
   const EventLoop* loop = nullptr;
 };

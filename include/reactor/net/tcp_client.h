@@ -3,6 +3,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <system_error>
 
 #include "reactor/core/event_loop.h"
@@ -10,6 +11,7 @@
 #include "reactor/core/unique_fd.h"
 #include "reactor/net/inet_address.h"
 #include "reactor/net/tcp_connection.h"
+#include "reactor/net/transport_security.h"
 
 namespace reactor::net {
 
@@ -23,6 +25,12 @@ struct TcpClientOptions {
   /// generator runs out of ephemeral ports on one).
   std::optional<InetAddress> bind_to;
   ConnectionOptions connection;
+  /// Speak TLS (a tls::TlsContext::client()); null: plain TCP. A failed handshake (the
+  /// server's certificate not verified, say) is a failed attempt: on_connect_error.
+  std::shared_ptr<const TransportSecurity> tls;
+  /// The server's name, sent as SNI and verified against its certificate; empty: its
+  /// IP address is verified instead.
+  std::string server_name;
 };
 
 /// Connects to one server without blocking and runs the resulting TcpConnection with the
@@ -35,7 +43,8 @@ class TcpClient final : private Handler {
   TcpClient(const TcpClient&) = delete;
   TcpClient& operator=(const TcpClient&) = delete;
 
-  /// Called for every failed attempt (refused, unreachable, timed out); a retry follows
+  /// Called for every failed attempt (refused, unreachable, timed out, a failed TLS
+  /// handshake); a retry follows
   /// when options.retry is set.
   void on_connect_error(std::function<void(std::error_code)> callback) {
     on_error_ = std::move(callback);

@@ -60,6 +60,10 @@ struct CloseInfo {
   /// Input bytes received but left unconsumed (on_message kept them, reading was paused)
   /// when the connection ended: they can no longer be read.
   size_t unread = 0;
+  /// TLS: the peer's stream ended without close_notify, so what it sent may have been cut
+  /// short by an attacker or a crash (the reason is still peer or local). A clean TLS end,
+  /// and every plain TCP end, leaves this false.
+  bool truncated = false;
 };
 
 /// User state attached to a connection (owned by it, destroyed with it).
@@ -71,6 +75,8 @@ class ConnectionContext {
 /// The callbacks of every connection of one server or client; all run on the
 /// connection's loop thread. Only on_message is required.
 struct ConnectionCallbacks {
+  /// Established; for TLS, once the handshake is complete (a connection whose handshake
+  /// fails is never reported, to on_connect or on_close).
   std::function<void(const TcpConnectionPtr&)> on_connect;
   /// New bytes are at the end of `input`; consume what was used, the rest stays for later.
   std::function<void(const TcpConnectionPtr&, Buffer& input)> on_message;
@@ -98,6 +104,9 @@ struct ConnectionOptions {
   size_t low_water_mark = 64 << 10;
   /// close() and graceful drains give up flushing after this long and reset.
   std::chrono::milliseconds close_timeout{5000};
+  /// TLS: the whole handshake must finish within this, however its bytes trickle in;
+  /// then the connection is closed and counted (ConnectionStats::tls_handshake_timeouts).
+  std::chrono::milliseconds handshake_timeout{10000};
 };
 
 /// One established TCP connection. Shared-owned: by its server (or client) while open, and
@@ -155,6 +164,9 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   InetAddress socket_peer_address() const;
   /// The PROXY header this connection began with; null when none was expected.
   const ProxyHeader* proxy_header() const;
+  /// TLS: whether the connection is secured, and the ALPN protocol chosen (empty: none).
+  bool secure() const;
+  std::string_view alpn() const;
 
   void set_context(std::unique_ptr<ConnectionContext> context);
   template <class T>

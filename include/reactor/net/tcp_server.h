@@ -12,6 +12,7 @@
 #include "reactor/net/loop_pool.h"
 #include "reactor/net/proxy_protocol.h"
 #include "reactor/net/tcp_connection.h"
+#include "reactor/net/transport_security.h"
 
 namespace reactor::net {
 
@@ -36,6 +37,8 @@ struct TcpServerOptions {
   ConnectionOptions connection;
   /// Expect a PROXY protocol header on every connection (off by default).
   ProxyProtocolOptions proxy;
+  /// Serve TLS (a tls::TlsContext::server()); null: plain TCP.
+  std::shared_ptr<const TransportSecurity> tls;
 };
 
 /// A TCP server: listens, accepts without blocking, and runs its connections on the base
