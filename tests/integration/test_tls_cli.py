@@ -12,9 +12,9 @@ import ssl
 import time
 import unittest
 
-from harness import (HOST, IO_TIMEOUT, Deadline, Server, connect, free_port, recv_exactly,
-                     recv_until, run_cli, tls_connect, tls_context, use_test_certs, wait_for,
-                     wait_server_read_all)
+from harness import (HOST, IO_TIMEOUT, Deadline, Server, connect, free_port,
+                     peer_socket_queues, recv_exactly, recv_until, run_cli, tls_connect,
+                     tls_context, unsent_bytes, use_test_certs, wait_for)
 from test_metrics import promtool_check, samples, scrape, total
 
 CERTS = use_test_certs(globals())
@@ -227,7 +227,7 @@ class TlsMetrics(unittest.TestCase):
 
 class TlsDrain(unittest.TestCase):
 
-    def test_sigterm_sends_close_notify(self):
+    def test_sigterm_sends_close_notify_and_exits_promptly(self):
         for command in ("echo", "chat"):
             with self.subTest(command=command):
                 srv = Server(command, *tls_args(), "--drain-timeout", "20000").start()
@@ -236,8 +236,12 @@ class TlsDrain(unittest.TestCase):
                 sock = tls_connect(srv.address, tls_context(CERTS["ca"]),
                                    suppress_ragged_eofs=False)
                 self.addCleanup(sock.close)
-                # The handshake is over on the server's side too once it read our Finished.
-                wait_server_read_all(sock)
+                # Quiet, as a drain sees it: the server has read our Finished (so its
+                # handshake is over) and its tickets are acknowledged; an unacknowledged
+                # byte would rightly make it linger for our FIN, which we never send.
+                wait_for(lambda: unsent_bytes(sock) == 0 and peer_socket_queues(sock) == (0, 0),
+                         IO_TIMEOUT, "the connection to be quiet")
+                started = time.monotonic()
                 srv.send_signal(signal.SIGTERM)
                 try:
                     rest, how = recv_until(sock, lambda d: False, Deadline(IO_TIMEOUT))
@@ -245,6 +249,8 @@ class TlsDrain(unittest.TestCase):
                     self.fail(f"{command}: the server ended the stream without close_notify: {e}")
                 self.assertEqual((rest, how), (b"", "eof"))
                 srv.stop()  # exit 0
+                took = time.monotonic() - started
+                self.assertLess(took, 3.0, f"exit took {took:.2f}s: held by our open socket")
 
 
 if __name__ == "__main__":
