@@ -18,6 +18,7 @@
 
 #include "core/check.h"
 #include "tls/server_names.h"
+#include "tls/socket_bio.h"
 #include "tls/tls_session.h"
 
 namespace reactor::tls {
@@ -224,7 +225,14 @@ std::shared_ptr<TlsContext> TlsContext::server(const ServerConfig& config) {
   impl->alpn = config.alpn;
   for (const Certificate& cert : config.certificates) {
     ContextPtr ctx = new_context(TLS_server_method(), config.min_version);
-    if (!config.session_tickets) SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    // With tickets (stateless), the client keeps its session: a server-side cache would
+    // only cost a locked insertion per full handshake and memory per session, as nginx's
+    // default (ssl_session_cache none) avoids. Without tickets, the cache resumes by ID.
+    if (config.session_tickets) {
+      SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+    } else {
+      SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    }
     // A ticket per handshake is enough: a client resumes one connection at a time.
     SSL_CTX_set_num_tickets(ctx.get(), config.session_tickets ? 1 : 0);
     if (!config.alpn.empty()) SSL_CTX_set_alpn_select_cb(ctx.get(), select_alpn, impl.get());
@@ -279,7 +287,9 @@ std::unique_ptr<net::detail::SecureSession> TlsContext::new_session(
   REACTOR_CHECK(role == impl_->role,
                 "a TLS context serves only its own role (server() or client())");
   SSL* ssl = SSL_new(ctx);
-  bool ok = ssl != nullptr && SSL_set_fd(ssl, fd) == 1 &&
+  BIO* bio = ssl != nullptr ? detail::new_socket_bio(fd) : nullptr;
+  if (bio != nullptr) SSL_set_bio(ssl, bio, bio);  // the SSL owns it now
+  bool ok = bio != nullptr &&
             (role == Role::server || impl_->prepare_client(ssl, std::string(peer_name)));
   if (!ok) {
     SSL_free(ssl);
