@@ -21,12 +21,22 @@ void release(ConnectionGroup* group) noexcept {
 TcpConnectionPtr ConnectionGroup::start(UniqueFd fd, std::unique_ptr<ProxyHeader> proxy) {
   const int raw = fd.get();
   auto c = std::make_shared<TcpConnection>(TcpConnection::Private{}, *this, std::move(fd));
-  if (auto ec = loop.watch(raw, io::kReadable, *c)) {
+  std::unique_ptr<SecureSession> session;
+  if (security) session = security->new_session(role, raw, peer_name);
+  if ((security && !session) || loop.watch(raw, io::kReadable, *c)) {
+    if (security) tls_failures.add(1);
     c->write_ = WriteState::closed;  // never registered: nothing to report
     return nullptr;
   }
   if (proxy) c->io().proxy = std::move(proxy);  // before on_connect, which may ask for it
   add(c);
+  if (session) {
+    // on_connect waits for the handshake. A server waits for the ClientHello; a client
+    // sends its own at once.
+    c->start_secure(std::move(session));
+    if (role == TransportSecurity::Role::client) c->secure_handshake();
+    return c;
+  }
   if (callbacks.on_connect) callbacks.on_connect(pointer_to(*c));
   return c;
 }

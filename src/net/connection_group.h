@@ -2,15 +2,18 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/counter.h"
 #include "net/group_ref.h"
+#include "net/secure_session.h"
 #include "reactor/core/timer_id.h"
 #include "reactor/core/unique_fd.h"
 #include "reactor/net/buffer.h"
 #include "reactor/net/connection_stats.h"
 #include "reactor/net/tcp_connection.h"
+#include "reactor/net/transport_security.h"
 
 namespace reactor::net::detail {
 
@@ -76,6 +79,10 @@ struct ConnectionGroup {
     s.loop_events = loop.stats().events;
     for (size_t i = 0; i < s.closed.size(); ++i) s.closed[i] = closed[i].get();
     s.proxy_rejected = proxy_rejected.get();
+    s.tls_handshakes = tls_handshakes.get();
+    s.tls_resumed = tls_resumed.get();
+    s.tls_handshake_failures = tls_failures.get();
+    s.tls_handshake_timeouts = tls_timeouts.get();
     s.loop = &loop;
     return s;
   }
@@ -88,8 +95,18 @@ struct ConnectionGroup {
   Counter open, accepted, bytes_read, bytes_written, accept_failures, accept_out_of_fds;
   Counter closed[5];  // by CloseReason
   Counter proxy_rejected;
+  Counter tls_handshakes, tls_resumed, tls_failures, tls_timeouts;
+  /// TLS: set before the first connection starts, never changed after.
+  std::shared_ptr<const TransportSecurity> security;
+  TransportSecurity::Role role = TransportSecurity::Role::server;
+  std::string peer_name;  ///< a client's server name (SNI, verification) or address
+  /// A client's handshake failed (the connection was never reported): TcpClient's error path.
+  std::function<void(std::error_code)> on_handshake_failed;
   std::atomic<size_t> references{1};  // see group_ref.h
 };
+
+/// The read buffer of this thread's connections (src/net/tcp_connection.cc).
+extern thread_local Buffer t_scratch;
 
 /// What a connection needs only while it has bytes queued, is closing, or carries a user
 /// context or a PROXY header: an idle connection without one holds none of it.
@@ -102,9 +119,12 @@ struct ConnectionIo {
   // connection (a lookup and a removal to maintain): a connection without a header pays
   // one more null test when its buffers empty; one with a header keeps this block.
   std::unique_ptr<ProxyHeader> proxy;
+  // A TLS connection keeps this block for the session (whose SSL object is many times its
+  // size anyway); OpenSSL releases its own buffers while the connection is idle.
+  std::unique_ptr<SecureSession> secure;
 
   bool unused() const {
-    return input.empty() && output.empty() && !close_timer && !context && !proxy;
+    return input.empty() && output.empty() && !close_timer && !context && !proxy && !secure;
   }
 };
 

@@ -55,11 +55,11 @@ class SecureSession {
   // stays small and a plain connection pays nothing for it.
   TimerId handshake_timer;
   bool established = false;
-  bool read_wants_write = false;   ///< the last handshake() or read() returned want_write
-  bool write_wants_read = false;   ///< the last write() returned want_read
-  bool notify_pending = false;     ///< close_notify is half sent: finish it when writable
+  bool read_wants_write = false;  ///< the last handshake() or read() returned want_write
+  bool write_wants_read = false;  ///< the last write() returned want_read
+  bool notify_pending = false;    ///< close_notify is half sent: finish it when writable
   bool notify_sent = false;
-  bool truncated = false;          ///< the peer's stream ended without close_notify
+  bool truncated = false;  ///< the peer's stream ended without close_notify
 };
 
 }  // namespace reactor::net::detail

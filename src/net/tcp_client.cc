@@ -17,7 +17,13 @@ TcpClient::TcpClient(EventLoop& loop, InetAddress server, ConnectionCallbacks ca
       server_(server),
       options_(options),
       group_(detail::make_group(loop, std::move(callbacks), options.connection)),
-      delay_(options.initial_delay) {}
+      delay_(options.initial_delay) {
+  if (!options_.tls) return;
+  group_->security = options_.tls;
+  group_->role = TransportSecurity::Role::client;
+  group_->peer_name = options_.server_name.empty() ? server_.host() : options_.server_name;
+  group_->on_handshake_failed = [this](std::error_code error) { failed(error); };
+}
 
 TcpClient::~TcpClient() {
   wanted_ = false;

@@ -24,14 +24,16 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Edge-triggered only: reads per wake-up before yielding to other descriptors.
 constexpr int kReadQuota = 16;
 
-// One per thread, so one per loop. A connection with nothing buffered reads straight into
-// this and hands it to on_message; only bytes the callback leaves unconsumed are copied
-// into the connection's own buffer. An idle connection therefore holds no read buffer.
-thread_local Buffer t_scratch;
 // Second readv target when the connection already has input buffered.
 thread_local char t_spill[kReadChunk];
 
 }  // namespace
+
+// One per thread, so one per loop. A connection with nothing buffered reads straight into
+// this and hands it to on_message; only bytes the callback leaves unconsumed are copied
+// into the connection's own buffer. An idle connection therefore holds no read buffer.
+thread_local Buffer detail::t_scratch;
+using detail::t_scratch;
 
 // With make_shared's 16-byte control block this is a 72-byte request, an 80-byte heap chunk;
 // 8 bytes more and every idle connection pays 16 (see docs/architecture.md, memory).
@@ -111,6 +113,8 @@ ConnectionContext* TcpConnection::context_base() const {
 
 void TcpConnection::update_interest() {
   if (write_ == WriteState::closed) return;
+  if (io_ && io_->secure) [[unlikely]]
+    return loop().set_interest(fd_.get(), secure_interest());
   const bool want_read = read_ == ReadState::reading || read_ == ReadState::discarding;
   uint32_t interest = (want_read ? io::kReadable : 0u) | (queued() ? io::kWritable : 0u);
   loop().set_interest(fd_.get(), interest);
@@ -140,6 +144,10 @@ void TcpConnection::update_interest() {
     if (write_ != WriteState::closed) io().input.append(t_scratch.view());
     t_scratch.clear();
   }
+}
+
+void TcpConnection::deliver_decrypted(Buffer& input) {
+  deliver(input);
 }
 
 [[gnu::always_inline]] inline void TcpConnection::handle_read(uint32_t ready) {
@@ -187,6 +195,8 @@ void TcpConnection::update_interest() {
 }
 
 void TcpConnection::handle_events(uint32_t ready) {
+  if (io_ && io_->secure) [[unlikely]]
+    return handle_secure_events(ready);
   // Hang-up and error are handled by reading: read() reports the EOF or the error, after
   // any bytes that arrived before it, and does so even while reading is paused.
   if ((ready & io::kReadable && read_ != ReadState::paused) || ready & (io::kHangup | io::kError))
@@ -206,12 +216,16 @@ void TcpConnection::resume_reading() {
   if (read_ != ReadState::paused) return;
   read_ = ReadState::reading;
   update_interest();
-  // Input that arrived before the pause may hold whole messages the callback left there;
-  // no new bytes may come to trigger it, so hand it over again (from the loop, not here).
-  if (io_ && !io_->input.empty())
+  // Input that arrived before the pause may hold whole messages the callback left there,
+  // and a TLS session may hold records it already took from the socket; no new bytes may
+  // come to trigger either, so hand them over again (from the loop, not here).
+  if (io_ && (!io_->input.empty() || (io_->secure && io_->secure->has_pending())))
     loop().post([self = shared_from_this()] {
-      if (self->read_ == ReadState::reading && self->io_ && !self->io_->input.empty())
-        self->deliver(self->io_->input);
+      if (self->read_ != ReadState::reading || !self->io_) return;
+      if (!self->io_->input.empty()) self->deliver(self->io_->input);
+      if (self->read_ == ReadState::reading && self->io_ && self->io_->secure &&
+          self->io_->secure->has_pending())
+        self->secure_read();
     });
 }
 
@@ -228,14 +242,23 @@ void TcpConnection::handle_peer_eof() {
     shutdown_in_loop();
 }
 
+[[gnu::always_inline]] inline ssize_t TcpConnection::write_some(const char* data, size_t n) {
+  if (io_ && io_->secure) [[unlikely]]
+    return secure_write_some(data, n);
+  const ssize_t w = detail::send(fd_.get(), data, n);
+  if (w >= 0) return w;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+  finish(CloseReason::error, detail::last_error());
+  return -1;
+}
+
 // Forced inline into send(), like handle_read() into handle_events(): once per message.
 [[gnu::always_inline]] inline void TcpConnection::write_or_queue(const char* data, size_t n) {
   size_t written = 0;
   if (queued() == 0) {
-    ssize_t w = detail::send(fd_.get(), data, n);
-    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-      return finish(CloseReason::error, detail::last_error());
-    written = w > 0 ? static_cast<size_t>(w) : 0;
+    const ssize_t w = write_some(data, n);
+    if (w < 0) return;
+    written = static_cast<size_t>(w);
     group_->bytes_written.add(written);
     if (written == n) {
       if (tracer(loop())) [[unlikely]]
@@ -299,12 +322,17 @@ void TcpConnection::queue_output(const char* data, size_t n) {
 }
 
 void TcpConnection::handle_write() {
-  if (queued() == 0) return update_interest();
+  if (queued() == 0) {
+    // TLS: a close_notify the socket did not take at once.
+    if (io_ && io_->secure && io_->secure->notify_pending) return after_flush();
+    return update_interest();
+  }
   Buffer& out = io_->output;
-  ssize_t w = detail::send(fd_.get(), out.data(), out.size());
-  if (w < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    return finish(CloseReason::error, detail::last_error());
+  const ssize_t w = write_some(out.data(), out.size());
+  if (w <= 0) {
+    // A TLS session may wait for the other readiness than the one that brought us here.
+    if (w == 0 && io_ && io_->secure) update_interest();
+    return;
   }
   out.consume(static_cast<size_t>(w));
   group_->bytes_written.add(static_cast<size_t>(w));
@@ -330,6 +358,7 @@ void TcpConnection::handle_write() {
 // The "flushed" rows (src/net/connection_state.h): no output is queued while the write
 // side is flushing or shut.
 void TcpConnection::after_flush() {
+  if (io_ && io_->secure && !secure_close_notify()) return;  // handle_write() comes back
   if (mode_ == CloseMode::no_linger && !detail::input_waiting(fd_.get()))
     return finish(CloseReason::local);
   if (write_ == WriteState::flushing) {
@@ -403,7 +432,10 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
   if (auto* t = tracer(loop())) [[unlikely]]
     t->line("close", {{"fd", fd_.get()}, {"reason", to_string(reason)}});
   write_ = WriteState::closed;
-  group_->closed[static_cast<size_t>(reason)].add(1);
+  const bool truncated = io_ && io_->secure && io_->secure->truncated;
+  // A TLS connection whose handshake failed was never reported: nobody is told of its end.
+  const bool unborn = io_ && io_->secure && end_secure(reason);
+  if (!unborn) group_->closed[static_cast<size_t>(reason)].add(1);
   const size_t unsent = queued();
   const size_t unread = io_ ? io_->input.size() : 0;
   if (io_) {
@@ -418,7 +450,11 @@ void TcpConnection::finish(CloseReason reason, std::error_code error) {
   // A copy, not a reference into the group's list: on_close may destroy the server or
   // client, whose teardown drops the group's references at once.
   const TcpConnectionPtr self = group_->pointer_to(*this);
-  if (group_->callbacks.on_close) group_->callbacks.on_close(self, {reason, error, unsent, unread});
+  if (unborn) {
+    if (group_->on_handshake_failed) group_->on_handshake_failed(error);
+  } else if (group_->callbacks.on_close) {
+    group_->callbacks.on_close(self, {reason, error, unsent, unread, truncated});
+  }
   // Released only after on_close: whatever it runs (coroutines resumed with the close's
   // error, say) cannot be handed this descriptor's number by a new socket.
   fd_.reset();

@@ -81,6 +81,7 @@ void TcpServer::start() {
   } else {
     groups_.push_back(detail::make_group(loop_, callbacks_, options_.connection));
   }
+  for (detail::ConnectionGroup* group : groups_) group->security = options_.tls;
   if (options_.proxy.enabled)
     for (auto* g : groups_)
       stages_.push_back(std::make_unique<detail::ProxyStages>(*g, options_.proxy));

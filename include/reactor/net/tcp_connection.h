@@ -1,4 +1,6 @@
 #pragma once
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +26,7 @@ using TcpConnectionPtr = std::shared_ptr<TcpConnection>;
 namespace detail {
 struct ConnectionGroup;
 struct ConnectionIo;
+class SecureSession;
 // The connection's state machine, defined with its transition table in
 // src/net/connection_state.h.
 enum class ReadState : uint8_t;
@@ -181,6 +184,7 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   inline void handle_read(uint32_t ready);
   void handle_write();
   inline void deliver(Buffer& input);
+  void deliver_decrypted(Buffer& input);  // deliver() for secure_io.cc, out of line
   void handle_peer_eof();
   // Inline too: defined and used only in tcp_connection.cc, where send() takes it in.
   inline void write_or_queue(const char* data, size_t n);
@@ -197,6 +201,18 @@ class TcpConnection final : public std::enable_shared_from_this<TcpConnection>, 
   void close_in_loop(Linger linger);
   void finish(CloseReason reason, std::error_code error = {});
   void update_interest();
+  // Writes once from `data`: bytes taken, 0 to wait for the socket (or the TLS session),
+  // -1 after an error finished the connection.
+  inline ssize_t write_some(const char* data, size_t n);
+  // TLS (src/net/secure_io.cc).
+  void start_secure(std::unique_ptr<detail::SecureSession> session);
+  uint32_t secure_interest() const;
+  void handle_secure_events(uint32_t ready);
+  void secure_handshake();
+  void secure_read();
+  ssize_t secure_write_some(const char* data, size_t n);
+  bool secure_close_notify();
+  bool end_secure(CloseReason reason);
   size_t queued() const;  // pending_output() without the thread check, for the hot paths
   detail::ConnectionIo& io();
   void maybe_release_io();

@@ -60,8 +60,8 @@ class TlsContext final : public net::TransportSecurity {
 
  private:
   explicit TlsContext(std::unique_ptr<Impl> impl);
-  std::unique_ptr<net::detail::SecureSession> new_session(Role role, int fd,
-                                                          std::string_view peer_name) const override;
+  std::unique_ptr<net::detail::SecureSession> new_session(
+      Role role, int fd, std::string_view peer_name) const override;
 
   std::unique_ptr<Impl> impl_;
 };
