@@ -18,6 +18,7 @@
 
 #include "core/check.h"
 #include "tls/server_names.h"
+#include "tls/socket_bio.h"
 #include "tls/tls_session.h"
 
 namespace reactor::tls {
@@ -283,7 +284,9 @@ std::unique_ptr<net::detail::SecureSession> TlsContext::new_session(
   REACTOR_CHECK(role == impl_->role,
                 "a TLS context serves only its own role (server() or client())");
   SSL* ssl = SSL_new(ctx);
-  bool ok = ssl != nullptr && SSL_set_fd(ssl, fd) == 1 &&
+  BIO* bio = ssl != nullptr ? detail::new_socket_bio(fd) : nullptr;
+  if (bio != nullptr) SSL_set_bio(ssl, bio, bio);  // the SSL object owns the BIO
+  bool ok = bio != nullptr &&
             (role == Role::server || impl_->prepare_client(ssl, std::string(peer_name)));
   if (!ok) {
     SSL_free(ssl);
