@@ -177,8 +177,8 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const u
 
 /// The client's new-session callback (a TLS 1.3 ticket arrives after the handshake). The
 /// cache keeps a copy: OpenSSL marks the connection's own session unresumable when the
-/// connection is freed without having sent close_notify (ssl_clear_bad_session), which a
-/// connection the server closed, or one reset, has not; the ticket is still good.
+/// connection is freed without having sent close_notify (ssl_clear_bad_session), as one
+/// the server closed or reset has not; the ticket is still good.
 int remember_session(SSL* ssl, SSL_SESSION* session) {
   auto* impl = static_cast<TlsContext::Impl*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   const auto* name = static_cast<const std::string*>(SSL_get_ex_data(ssl, peer_name_index()));
@@ -203,10 +203,15 @@ void TlsContext::Impl::offer_session(SSL* ssl, const std::string& peer_name) con
     delete name;
     return;
   }
-  std::lock_guard lock(mutex);
-  auto it = sessions.find(peer_name);
-  if (it != sessions.end() && SSL_SESSION_is_resumable(it->second.get()))
-    SSL_set_session(ssl, it->second.get());  // takes its own reference
+  SessionPtr copy;
+  {
+    std::lock_guard lock(mutex);
+    auto it = sessions.find(peer_name);
+    if (it != sessions.end()) copy.reset(SSL_SESSION_dup(it->second.get()));
+  }
+  // Each connection gets its own copy: OpenSSL marks a connection's session unresumable
+  // when that connection fails, which must not spoil it for the others, on any thread.
+  if (copy && SSL_SESSION_is_resumable(copy.get())) SSL_set_session(ssl, copy.get());
 }
 
 bool TlsContext::Impl::prepare_client(SSL* ssl, const std::string& peer_name) const {
