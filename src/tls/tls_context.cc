@@ -91,6 +91,17 @@ std::vector<unsigned char> alpn_wire(const std::vector<std::string>& protocols) 
   return wire;
 }
 
+/// OpenSSL decodes a certificate's extensions on first use and keeps them in it. For the
+/// CA certificates that every connection shares, that is done here, once, not by the first
+/// verifications on several loop threads at a time (ThreadSanitizer reports them racing).
+void cache_extensions(X509_STORE* store) {
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+    if (X509* cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i)))
+      X509_check_purpose(cert, -1, 0);  // -1: only caches the extensions
+  }
+}
+
 bool is_ip_literal(const std::string& name) {
   unsigned char address[sizeof(in6_addr)];
   return ::inet_pton(AF_INET, name.c_str(), address) == 1 ||
@@ -259,6 +270,7 @@ std::shared_ptr<TlsContext> TlsContext::client(const ClientConfig& config) {
     check_readable(config.ca_file, "CA file");
     if (SSL_CTX_load_verify_locations(ctx.get(), config.ca_file.c_str(), nullptr) != 1)
       fail("CA file " + config.ca_file + " holds no usable PEM certificate");
+    cache_extensions(SSL_CTX_get_cert_store(ctx.get()));
   } else if (config.verify && SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
     fail("cannot load the system's CA certificates");
   }
