@@ -3,73 +3,42 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <climits>
 
 namespace reactor::tls::detail {
-
 namespace {
 
-int fd_of(BIO* bio) {
-  return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio)));
-}
-
-bool transient(int error) {
-  return error == EAGAIN || error == EWOULDBLOCK || error == EINTR;
-}
-
-int bio_read(BIO* bio, char* dst, int n) {
+// sock_write() of OpenSSL's crypto/bio/bss_sock.c, with MSG_NOSIGNAL. With kernel TLS
+// sending, OpenSSL hands control records (alerts) to the socket BIO with a flag only its
+// own write understands, so that write keeps the job (and SIGPIPE stays possible there).
+int write_nosignal(BIO* bio, const char* data, int n) {
+  if (BIO_get_ktls_send(bio)) return BIO_meth_get_write(BIO_s_socket())(bio, data, n);
+  errno = 0;
+  const int fd = static_cast<int>(BIO_get_fd(bio, nullptr));
+  const auto sent = static_cast<int>(::send(fd, data, static_cast<size_t>(n), MSG_NOSIGNAL));
   BIO_clear_retry_flags(bio);
-  const ssize_t got = ::recv(fd_of(bio), dst, static_cast<size_t>(n), 0);
-  if (got < 0 && transient(errno)) BIO_set_retry_read(bio);
-  return static_cast<int>(got);  // 0: the peer's FIN
+  if (sent <= 0 && BIO_sock_should_retry(sent)) BIO_set_retry_write(bio);
+  return sent;
 }
 
-int bio_write(BIO* bio, const char* src, int n) {
-  BIO_clear_retry_flags(bio);
-  const ssize_t put = ::send(fd_of(bio), src, static_cast<size_t>(n), MSG_NOSIGNAL);
-  if (put < 0 && transient(errno)) BIO_set_retry_write(bio);
-  return static_cast<int>(put);
-}
-
-// Only what the TLS state machine asks of a socket: flushing is a no-op (every write went
-// to the kernel), and anything else (kTLS, dgram controls) is not supported.
-long bio_ctrl(BIO* bio, int command, long, void* ptr) {
-  switch (command) {
-    case BIO_CTRL_FLUSH:
-      return 1;
-    case BIO_C_GET_FD:
-      if (ptr != nullptr) *static_cast<int*>(ptr) = fd_of(bio);
-      return fd_of(bio);
-    default:
-      return 0;
-  }
-}
-
-int bio_create(BIO* bio) {
-  BIO_set_init(bio, 1);
-  return 1;
-}
-
-const BIO_METHOD* method() {
-  static BIO_METHOD* const m = [] {
-    BIO_METHOD* made = BIO_meth_new(
-        BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "reactor socket");
-    if (made == nullptr) return made;
-    BIO_meth_set_read(made, bio_read);
-    BIO_meth_set_write(made, bio_write);
-    BIO_meth_set_ctrl(made, bio_ctrl);
-    BIO_meth_set_create(made, bio_create);
-    return made;
-  }();
-  return m;
+BIO_METHOD* make_method() {
+  const BIO_METHOD* socket = BIO_s_socket();
+  BIO_METHOD* method = BIO_meth_new(BIO_TYPE_SOCKET, "reactor socket");
+  if (method == nullptr) return nullptr;
+  BIO_meth_set_write(method, write_nosignal);
+  BIO_meth_set_read(method, BIO_meth_get_read(socket));
+  BIO_meth_set_puts(method, BIO_meth_get_puts(socket));
+  BIO_meth_set_ctrl(method, BIO_meth_get_ctrl(socket));
+  BIO_meth_set_create(method, BIO_meth_get_create(socket));
+  BIO_meth_set_destroy(method, BIO_meth_get_destroy(socket));
+  return method;
 }
 
 }  // namespace
 
 BIO* new_socket_bio(int fd) {
-  const BIO_METHOD* m = method();
-  BIO* bio = m != nullptr ? BIO_new(m) : nullptr;
-  if (bio != nullptr) BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  static BIO_METHOD* const method = make_method();  // lives as long as the process
+  BIO* bio = method != nullptr ? BIO_new(method) : nullptr;
+  if (bio != nullptr) BIO_set_fd(bio, fd, BIO_NOCLOSE);
   return bio;
 }
 

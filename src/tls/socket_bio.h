@@ -1,13 +1,13 @@
 #pragma once
-// OpenSSL's socket BIO writes with write(), and a write to a socket the peer has reset
-// raises SIGPIPE, which kills a process that does not ignore it. The plain path sends
-// with MSG_NOSIGNAL so that no program on the library has to; this BIO does the same for
-// TLS: recv() and send(MSG_NOSIGNAL) on a borrowed, non-blocking socket.
+// The BIO an SSL object reads and writes its connection's socket through.
 #include <openssl/bio.h>
 
 namespace reactor::tls::detail {
 
-/// A BIO over `fd` (not owned; never closed by the BIO). Null if OpenSSL cannot make one.
+/// OpenSSL's socket BIO over `fd` (borrowed: freeing the BIO leaves it open), but writing
+/// with send(MSG_NOSIGNAL): OpenSSL's own write() raises SIGPIPE when the peer is gone,
+/// and reactor never changes the process's signal dispositions (src/net/socket_ops.h).
+/// Null when OpenSSL is out of memory.
 BIO* new_socket_bio(int fd);
 
 }  // namespace reactor::tls::detail
