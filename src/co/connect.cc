@@ -93,4 +93,8 @@ Task<Connection> connect(net::InetAddress server, net::TcpClientOptions options,
   co_return co_await ConnectAwaiter(server, options, std::move(token));
 }
 
+Task<Connection> connect(net::InetAddress server) {
+  return connect(server, net::TcpClientOptions{});
+}
+
 }  // namespace reactor::co

@@ -12,7 +12,11 @@ namespace reactor::co {
 /// and (options.retry) exponential back-off between attempts. Returns the connection, or
 /// throws the last attempt's error (without retry), Errc::connect_timed_out, or
 /// operation_canceled when stopped (a retrying connect waits until it succeeds or stops).
-Task<Connection> connect(net::InetAddress server, net::TcpClientOptions options = {},
+Task<Connection> connect(net::InetAddress server, net::TcpClientOptions options,
                          std::stop_token token = {});
+/// connect() with default options. An overload rather than a default argument: GCC 12
+/// destroys a default argument of a non-trivial type (the options hold a std::string)
+/// wrongly when the call is awaited inside a coroutine ("free(): invalid pointer").
+Task<Connection> connect(net::InetAddress server);
 
 }  // namespace reactor::co
