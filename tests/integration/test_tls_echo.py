@@ -1,6 +1,7 @@
 """`reactor echo` over TLS (issue 11): many concurrent clients with random sizes, their
 plaintext split at random points into records and their ciphertext split at random points
-into writes, every byte checked, on every backend and with --threads 2. Each client ends
+into writes, every byte checked, on every backend and with --threads 2; past the
+high-water mark; thousands of one-byte records in one write. Each client ends
 with close_notify and must get the server's close_notify back before the end of the stream
 (a clean end, not a truncation). The clients are tls_peer.TlsPeer, driven from one thread."""
 
@@ -9,9 +10,9 @@ import ssl
 import unittest
 
 from harness import (BACKENDS, BALANCINGS, IO_TIMEOUT, Deadline, Server, assert_echoed,
-                     connect, make_rng, random_chunks, random_payloads, tls_context,
+                     connect, make_rng, random_chunks, random_payloads, recv_some, tls_context,
                      use_test_certs)
-from tls_peer import TlsPeer
+from tls_peer import TlsPeer, handshake_over
 
 CERTS = use_test_certs(globals())
 MiB = 1 << 20
@@ -186,6 +187,37 @@ class TlsEchoIntegrity(unittest.TestCase):
                     received = tls_echo_many(srv.address, payloads, rng, rcvbuf=16384)
                     assert_echoed(self, payloads, received)
                     srv.stop()
+
+    def test_thousands_of_one_byte_records_in_one_write_each_backend(self):
+        # One read of the socket holds thousands of records: each must be decrypted and
+        # delivered without waiting for more bytes (or, edge-triggered, another edge).
+        rng = make_rng(self)
+        payload = rng.randbytes(5000)
+        for backend in BACKENDS:
+            with self.subTest(backend=backend):
+                with Server("echo", *tls_args(), "--backend", backend) as srv:
+                    with connect(srv.address) as sock:
+                        peer = TlsPeer(tls_context(CERTS["ca"]))
+                        handshake_over(sock, peer, Deadline(IO_TIMEOUT))
+                        for byte in payload:
+                            peer.write_plain(bytes([byte]))
+                        sock.sendall(peer.take_wire())
+                        echoed = read_echo(sock, peer, len(payload), Deadline(IO_TIMEOUT))
+                    self.assertTrue(echoed == payload, f"{len(echoed)} of 5000 bytes echoed")
+                    srv.stop()
+
+
+def read_echo(sock, peer, size, deadline):
+    """Reads and decrypts until `size` bytes of plaintext arrived (or the server ends the
+    stream, or the deadline); returns them."""
+    plain = bytearray()
+    while len(plain) < size:  # each round reads a byte or more, or ends
+        chunk, how = recv_some(sock, deadline)
+        if how != "data":
+            break
+        peer.feed(chunk)
+        plain += peer.read_plain()
+    return bytes(plain)
 
 
 class TlsEchoThreads(unittest.TestCase):

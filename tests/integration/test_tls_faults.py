@@ -1,8 +1,8 @@
 """Bad input and bad peers against the TLS servers (issue 11): garbage where a ClientHello
 belongs, a ClientHello cut in half then silence, a handshake trickling in a byte a second
 while others are served, plain HTTP to an HTTPS port, a reset in the middle of a record, a
-client certificate nobody asked for; and multi-megabyte POST bodies both ways to a slow
-reader. Each fault ends only its own connection: a normal client is served right after.
+record with one bit flipped, a stream ended without close_notify, a client certificate
+nobody asked for; and multi-megabyte POST bodies both ways to a slow reader. Each fault ends only its own connection: a normal client is served right after.
 Records are made and cut by tls_peer.TlsPeer; certificates at run time (tls_certs.py)."""
 
 import re
@@ -196,9 +196,8 @@ class ResetInTheMiddleOfARecord(unittest.TestCase):
                     srv.stop()
 
     def reset_mid_record(self, srv, plaintext):
-        with connect(srv.address) as sock:
-            peer = TlsPeer(tls_context(CERTS["ca"]))
-            handshake_over(sock, peer, Deadline(IO_TIMEOUT))
+        sock, peer = established(srv)
+        with sock:
             peer.write_plain(plaintext)
             record = peer.take_wire()
             self.assertGreater(len(record), len(plaintext), "not a single record")
@@ -211,6 +210,61 @@ class ResetInTheMiddleOfARecord(unittest.TestCase):
         values = samples(scrape(port)[2])
         return values if total(values, "reactor_connections_closed_total",
                                reason="error") == 1 else None
+
+
+def established(srv):
+    """(a connected socket, its TlsPeer) with the handshake done."""
+    sock = connect(srv.address)
+    peer = TlsPeer(tls_context(CERTS["ca"]))
+    handshake_over(sock, peer, Deadline(IO_TIMEOUT))
+    return sock, peer
+
+
+class TamperedRecord(unittest.TestCase):
+
+    def test_one_flipped_bit_ends_the_connection_and_delivers_nothing(self):
+        # The record's authentication fails: not a byte of it may reach on_message (the
+        # echo would show it); the server says bad_record_mac and closes.
+        port = free_port()
+        with Server("echo", *tls_args("--metrics", f"{HOST}:{port}")) as srv:
+            sock, peer = established(srv)
+            with sock:
+                peer.write_plain(b"tampered with")
+                record = bytearray(peer.take_wire())
+                record[-3] ^= 0x10  # in the tag
+                sock.sendall(record)
+                data, how, took = wait_closed(sock)
+            self.assertEqual(how, "eof", f"after {took:.2f}s")
+            self.assertLessEqual(took, PROMPTLY)
+            plain, error = peer.decrypt_stream(data)
+            self.assertEqual(plain, b"")
+            self.assertIn("BAD_RECORD_MAC", str(error))
+            wait_for(lambda: total(samples(scrape(port)[2]), "reactor_connections_closed_total",
+                                   reason="error") == 1, IO_TIMEOUT, "the close counted")
+            echo_round_trip(self, srv.address)
+            srv.stop()
+
+
+class EndWithoutCloseNotify(unittest.TestCase):
+    """A peer whose stream ends (FIN) without close_notify: a truncation. What the server
+    had read before it is still answered in full, then the connection ends."""
+
+    def test_after_a_whole_record(self):
+        rng = make_rng(self)
+        with Server("echo", *tls_args()) as srv:
+            sock, peer = established(srv)
+            with sock:
+                payload = rng.randbytes(5000)
+                peer.write_plain(payload)
+                sock.sendall(peer.take_wire())
+                sock.shutdown(socket.SHUT_WR)
+                data, how, took = wait_closed(sock)
+            self.assertEqual(how, "eof", f"after {took:.2f}s")
+            # How the stream ends (OpenSSL sends a fatal alert of its own) is not the point.
+            plain, _ = peer.decrypt_stream(data)
+            self.assertTrue(plain == payload, f"{len(plain)} of {len(payload)} bytes echoed")
+            echo_round_trip(self, srv.address)
+            srv.stop()
 
 
 class UnaskedClientCertificate(unittest.TestCase):

@@ -44,12 +44,11 @@ class TlsPeer:
         else:
             self._incoming.write_eof()
 
-    def read_plain(self, limit=1 << 20):
-        """The plaintext that the bytes fed so far decrypt to (at most about `limit`).
-        Sets `closed` at the server's close_notify; a stream ended without one raises
-        ssl.SSLEOFError."""
+    def read_plain(self):
+        """All the plaintext that the bytes fed so far decrypt to. Sets `closed` at the
+        server's close_notify; a stream ended without one raises ssl.SSLEOFError."""
         out = bytearray()
-        for _ in range(limit // 16384 + 1):  # each round takes a record or ends
+        for _ in range(self._incoming.pending + 2):  # each round takes a record or ends
             try:
                 chunk = self.tls.read(16384)
             except ssl.SSLWantReadError:
@@ -62,6 +61,28 @@ class TlsPeer:
             out += chunk
         self._collect()  # reading may answer (a key update, say)
         return bytes(out)
+
+    def decrypt_stream(self, data):
+        """Feeds a whole stream from the server, then its end, a record at a time, so that
+        what decrypts before an error is kept. Returns (plaintext, the ssl.SSLError that
+        ended it or None)."""
+        plain = bytearray()
+        offset = 0
+        while offset + 5 <= len(data):
+            end = offset + 5 + int.from_bytes(data[offset + 3:offset + 5], "big")
+            self.feed(data[offset:end])
+            offset = end
+            try:
+                plain += self.read_plain()
+            except ssl.SSLError as e:
+                return bytes(plain), e
+        self.feed(data[offset:])
+        self.feed(b"")
+        try:
+            plain += self.read_plain()
+        except ssl.SSLError as e:
+            return bytes(plain), e
+        return bytes(plain), None
 
     def write_plain(self, data):
         """Encrypts `data` (one record or more) into `wire`."""
