@@ -63,7 +63,9 @@ class Curl(unittest.TestCase):
                 with self.subTest(url=base + path, args=args):
                     status, body, verbose = self.curl(base + path, *resolve, *args)
                     self.assertEqual((status, body), (want_status, want_body))
-                    self.assertRegex(verbose, r"ALPN[:,] server accepted (to use )?http/1\.1")
+                    alpn = [line for line in verbose.splitlines() if "ALPN" in line]
+                    self.assertRegex("\n".join(alpn),
+                                     r"ALPN[:,] server accepted (to use )?http/1\.1")
         plain.stop()
         secure.stop()
 
