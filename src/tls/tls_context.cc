@@ -18,6 +18,7 @@
 
 #include "core/check.h"
 #include "tls/server_names.h"
+#include "tls/socket_bio.h"
 #include "tls/tls_session.h"
 
 namespace reactor::tls {
@@ -120,7 +121,7 @@ struct TlsContext::Impl {
   void load_certificate(SSL_CTX* ctx, const Certificate& cert) const;
   bool prepare_client(SSL* ssl, const std::string& peer_name) const;
   void offer_session(SSL* ssl, const std::string& peer_name) const;
-  void remember_session(const std::string& peer_name, SSL_SESSION* session);
+  void remember_session(const std::string& peer_name, SessionPtr session);
 };
 
 void TlsContext::Impl::load_certificate(SSL_CTX* ctx, const Certificate& cert) const {
@@ -174,22 +175,26 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const u
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-/// The client's new-session callback (a TLS 1.3 ticket arrives after the handshake).
+/// The client's new-session callback (a TLS 1.3 ticket arrives after the handshake). The
+/// cache keeps a copy: OpenSSL marks the connection's own session unresumable when the
+/// connection is freed without having sent close_notify (ssl_clear_bad_session), which a
+/// connection the server closed, or one reset, has not; the ticket is still good.
 int remember_session(SSL* ssl, SSL_SESSION* session) {
   auto* impl = static_cast<TlsContext::Impl*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   const auto* name = static_cast<const std::string*>(SSL_get_ex_data(ssl, peer_name_index()));
-  if (impl == nullptr || name == nullptr) return 0;
-  impl->remember_session(*name, session);
-  return 1;  // the cache keeps the reference OpenSSL gave
+  if (impl != nullptr && name != nullptr) {
+    if (SessionPtr copy{SSL_SESSION_dup(session)}) impl->remember_session(*name, std::move(copy));
+  }
+  return 0;  // OpenSSL keeps its reference
 }
 
 }  // namespace
 
-void TlsContext::Impl::remember_session(const std::string& peer_name, SSL_SESSION* session) {
+void TlsContext::Impl::remember_session(const std::string& peer_name, SessionPtr session) {
   std::lock_guard lock(mutex);
   if (sessions.size() >= kMaxRememberedServers && !sessions.contains(peer_name))
     sessions.erase(sessions.begin());
-  sessions[peer_name] = SessionPtr(session);
+  sessions[peer_name] = std::move(session);
 }
 
 void TlsContext::Impl::offer_session(SSL* ssl, const std::string& peer_name) const {
@@ -279,7 +284,9 @@ std::unique_ptr<net::detail::SecureSession> TlsContext::new_session(
   REACTOR_CHECK(role == impl_->role,
                 "a TLS context serves only its own role (server() or client())");
   SSL* ssl = SSL_new(ctx);
-  bool ok = ssl != nullptr && SSL_set_fd(ssl, fd) == 1 &&
+  BIO* bio = ssl != nullptr ? detail::new_socket_bio(fd) : nullptr;
+  if (bio != nullptr) SSL_set_bio(ssl, bio, bio);  // the SSL object owns the BIO
+  bool ok = bio != nullptr &&
             (role == Role::server || impl_->prepare_client(ssl, std::string(peer_name)));
   if (!ok) {
     SSL_free(ssl);
