@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 #include <openssl/x509_vfy.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "net_test_util.h"
 #include "reactor/net/tcp_client.h"
@@ -17,6 +20,7 @@ namespace reactor::tls {
 namespace {
 
 using test::run_until;
+using namespace std::chrono_literals;
 
 const test::TlsTestCerts& certs() {
   return test::tls_test_certs();
@@ -28,6 +32,44 @@ struct Outcome {
   std::error_code error;  // the failed handshake's
   std::string client_alpn, server_alpn;
 };
+
+/// Connects once with `tls`, exchanges a line (so that a TLS 1.3 ticket, sent after the
+/// handshake, has arrived) and disconnects.
+Outcome connect_once(EventLoop& loop, const net::InetAddress& server,
+                     const std::shared_ptr<TlsContext>& tls, const std::string& server_name) {
+  Outcome outcome;
+  bool failed = false;
+  std::string reply;
+  net::ConnectionCallbacks cb;
+  cb.on_connect = [&](const net::TcpConnectionPtr& c) {
+    outcome.connected = true;
+    outcome.client_alpn = c->alpn();
+    c->send("ping");
+  };
+  cb.on_message = [&](const net::TcpConnectionPtr&, net::Buffer& in) { reply += in.take_all(); };
+  net::TcpClientOptions options;
+  options.tls = tls;
+  options.server_name = server_name;
+  net::TcpClient client(loop, server, cb, options);
+  client.on_connect_error([&](std::error_code e) {
+    outcome.error = e;
+    failed = true;
+  });
+  client.connect();
+  EXPECT_TRUE(test::run_until(loop, [&] { return failed || reply == "ping"; })) << "no outcome";
+  client.disconnect();
+  return outcome;
+}
+
+net::ConnectionStats sum(const std::vector<net::ConnectionStats>& per_loop) {
+  net::ConnectionStats total;
+  for (const net::ConnectionStats& s : per_loop) {
+    total.tls_handshakes += s.tls_handshakes;
+    total.tls_resumed += s.tls_resumed;
+    total.tls_handshake_failures += s.tls_handshake_failures;
+  }
+  return total;
+}
 
 class TlsHandshakeTest : public ::testing::Test {
  protected:
@@ -51,45 +93,16 @@ class TlsHandshakeTest : public ::testing::Test {
     serve(config);
   }
 
-  /// Connects once with `tls`, exchanges a line (so that a TLS 1.3 ticket, sent after the
-  /// handshake, has arrived) and disconnects.
+  /// connect_once(), adding the ALPN protocol the server's side of the connection saw.
   Outcome attempt(const std::shared_ptr<TlsContext>& tls, const std::string& server_name = "") {
-    Outcome outcome;
-    bool failed = false;
-    std::string reply;
-    net::ConnectionCallbacks cb;
-    cb.on_connect = [&](const net::TcpConnectionPtr& c) {
-      outcome.connected = true;
-      outcome.client_alpn = c->alpn();
-      c->send("ping");
-    };
-    cb.on_message = [&](const net::TcpConnectionPtr&, net::Buffer& in) { reply += in.take_all(); };
-    net::TcpClientOptions options;
-    options.tls = tls;
-    options.server_name = server_name;
-    net::TcpClient client(loop_, server_->address(), cb, options);
-    client.on_connect_error([&](std::error_code e) {
-      outcome.error = e;
-      failed = true;
-    });
     size_t served = server_rec_.connects();
-    client.connect();
-    EXPECT_TRUE(run_until(loop_, [&] { return failed || reply == "ping"; })) << "no outcome";
+    Outcome outcome = connect_once(loop_, server_->address(), tls, server_name);
     if (outcome.connected && server_rec_.connects() > served)
       outcome.server_alpn = server_rec_.connection(served)->alpn();
-    client.disconnect();
     return outcome;
   }
 
-  net::ConnectionStats server_stats() const {
-    net::ConnectionStats sum;
-    for (const net::ConnectionStats& s : server_->stats()) {
-      sum.tls_handshakes += s.tls_handshakes;
-      sum.tls_resumed += s.tls_resumed;
-      sum.tls_handshake_failures += s.tls_handshake_failures;
-    }
-    return sum;
-  }
+  net::ConnectionStats server_stats() const { return sum(server_->stats()); }
 
   static std::shared_ptr<TlsContext> client(std::vector<std::string> alpn = {},
                                             const std::string& ca = certs().ca) {
@@ -243,6 +256,47 @@ TEST_F(TlsHandshakeTest, TlsOneThreeOnlyOnBothSides) {
   strict.ca_file = certs().ca;
   strict.min_version = Version::tls1_3;
   EXPECT_TRUE(attempt(TlsContext::client(strict)).connected);
+}
+
+// One client context shared by clients on two threads (its session cache is locked), and
+// a server context shared by the server's two loops.
+TEST(TlsHandshakeThreads, ContextsServeEveryLoop) {
+  test::FdLeakGuard leaks;
+  EventLoop loop;
+  test::Recorder recorder;
+  ServerConfig config;
+  config.certificates.push_back({certs().cert, certs().key});
+  net::TcpServerOptions options;
+  options.threads = 2;
+  options.tls = TlsContext::server(config);
+  auto server = std::make_unique<net::TcpServer>(loop, net::InetAddress::loopback_ipv4(0),
+                                                 recorder.callbacks(), options);
+  server->start();
+  ClientConfig client_config;
+  client_config.ca_file = certs().ca;
+  auto tls = TlsContext::client(client_config);
+  constexpr int kPerThread = 5;
+  std::atomic<int> connected{0}, finished{0};
+  auto run_client = [&] {
+    EventLoop client_loop;
+    for (int i = 0; i < kPerThread; ++i)
+      connected += connect_once(client_loop, server->address(), tls, "localhost").connected;
+    ++finished;
+  };
+  std::thread a(run_client), b(run_client);
+  EXPECT_TRUE(run_until(
+      loop, [&] { return finished == 2; }, 60s));  // the server accepts
+  a.join();
+  b.join();
+  EXPECT_EQ(connected, 2 * kPerThread);
+  net::ConnectionStats total = sum(server->stats());
+  EXPECT_EQ(total.tls_handshakes, 2u * kPerThread);
+  // At most each thread's first handshake is a full one.
+  EXPECT_GE(total.tls_resumed, 2u * kPerThread - 2);
+  server.reset();
+  recorder.forget();
+  loop.post([&] { loop.stop(); });
+  loop.run();
 }
 
 }  // namespace
