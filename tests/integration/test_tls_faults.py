@@ -67,9 +67,14 @@ class GarbageInsteadOfClientHello(unittest.TestCase):
     def cases(self, rng):
         body = rng.randbytes(256)
         return {
-            "random bytes": bytes([0x42]) + body,  # 0x42: no TLS content type
+            # 0x42 is no content type and 0x42 no TLS major version: with a 3 there, it
+            # would be a plausible record header, whose length OpenSSL reads in full before
+            # it judges the type, so the handshake deadline would end it instead.
+            "random bytes": b"\x42\x42" + body,
             "zeros": bytes(300),
-            "handshake record of garbage": b"\x16\x03\x01\x01\x00" + body,
+            # A handshake message of type 0xff, none there is (a ClientHello's 1 would have
+            # OpenSSL wait for as many bytes as its length says).
+            "handshake record of garbage": b"\x16\x03\x01\x01\x00\xff" + body[1:],
             "application data before a handshake": b"\x17\x03\x03\x00\x20" + body[:32],
             "an alert before a handshake": b"\x15\x03\x03\x00\x02\x02\x28",
             "a record longer than TLS allows": b"\x16\x03\x01\xff\xff" + body[:100],
