@@ -1,8 +1,15 @@
-# Installs headers, the four layer libraries, a CMake package and a pkg-config file.
+# Installs headers, the layer libraries, a CMake package and pkg-config files (reactor.pc,
+# and reactor-tls.pc when TLS is built).
 include(CMakePackageConfigHelpers)
 
-install(DIRECTORY include/reactor DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS reactor_core reactor_net reactor_http reactor_co reactor
+set(installed_targets reactor_core reactor_net reactor_http reactor_co reactor)
+if(REACTOR_TLS)
+  list(APPEND installed_targets reactor_tls reactor_tls_umbrella)
+  install(DIRECTORY include/reactor DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+else()
+  install(DIRECTORY include/reactor DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} PATTERN tls EXCLUDE)
+endif()
+install(TARGETS ${installed_targets}
   EXPORT reactorTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -24,3 +31,7 @@ file(RELATIVE_PATH REACTOR_PC_TO_PREFIX /${CMAKE_INSTALL_LIBDIR}/pkgconfig /)
 string(REGEX REPLACE "/$" "" REACTOR_PC_TO_PREFIX "${REACTOR_PC_TO_PREFIX}")
 configure_file(cmake/reactor.pc.in ${CMAKE_CURRENT_BINARY_DIR}/reactor.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/reactor.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+if(REACTOR_TLS)
+  configure_file(cmake/reactor-tls.pc.in ${CMAKE_CURRENT_BINARY_DIR}/reactor-tls.pc @ONLY)
+  install(FILES ${CMAKE_CURRENT_BINARY_DIR}/reactor-tls.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endif()

@@ -4,8 +4,8 @@
 # Usage: scripts/setup.sh [bench|docs]   ("bench" adds the peer servers and tools for bench/,
 # "docs" the tools that draw docs/diagrams/: Graphviz and gnuplot).
 set -euo pipefail
-pkgs=(cmake make g++ clang pkg-config libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev curl wrk python3 procps
-  haproxy prometheus systemd)
+pkgs=(cmake make g++ clang pkg-config libssl-dev openssl libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev curl wrk python3 procps haproxy prometheus systemd)
 if [[ "${1:-}" == bench ]]; then
   pkgs+=(libev-dev libuv1-dev libevent-dev libasio-dev nginx-light h2o gnuplot-nox python3-uvloop valgrind util-linux linux-perf)
 fi

@@ -10,13 +10,15 @@ cmake -S tests/consumer -B "$build/consumer" -DCMAKE_PREFIX_PATH="$prefix" >/dev
 cmake --build "$build/consumer" >/dev/null
 "$build/consumer/consumer"
 "$build/consumer/co_consumer"
-for program in main co_main; do
+"$build/consumer/tls_consumer"
+for program in main:reactor co_main:reactor tls_main:reactor-tls; do
+  source=${program%%:*} package=${program#*:}
   PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
-    g++ -O1 -o "$build/consumer/$program-pc" "tests/consumer/$program.cc" \
-    $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs reactor)
-  "$build/consumer/$program-pc"
+    g++ -O1 -o "$build/consumer/$source-pc" "tests/consumer/$source.cc" \
+    $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs "$package")
+  "$build/consumer/$source-pc"
 done
 # The tutorial's examples, built as a reader builds them against the installed package.
 cmake -S examples/standalone -B "$build/examples-standalone" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$build/examples-standalone" -j "$(nproc)" >/dev/null
-echo "test-install: find_package and pkg-config consumers and the examples passed"
+echo "test-install: find_package and pkg-config consumers (TLS included) and the examples passed"
