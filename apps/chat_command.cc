@@ -90,6 +90,7 @@ void add_chat_command(CLI::App& app, std::function<int()>& run) {
   auto limits = std::make_shared<ChatLimits>();
   add_server_flags(*cmd, *flags, false);
   add_proxy_flags(*cmd, *flags);
+  add_server_tls_flags(*cmd, flags->tls);
   cmd->add_option("--max-output", limits->max_output,
                   "bytes queued for a client before it is disconnected as not reading")
       ->capture_default_str()

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "reactor/net/tcp_client.h"
 #include "service.h"
+#include "tls_flags.h"
 
 namespace reactor::apps {
 namespace {
@@ -20,6 +21,7 @@ struct ClientFlags {
   uint16_t port = 0;
   std::string backend;
   bool trace = false;
+  ClientTlsFlags tls;
 };
 
 /// Reads stdin as it becomes readable and forwards it; at EOF closes our write half.
@@ -76,11 +78,27 @@ class StdinForwarder final : public Handler {
   bool watching_ = false;
 };
 
+// HOST is an address, so without --tls-server-name the certificate must name that address
+// (an IP subjectAltName), and no SNI is sent.
+net::TcpClientOptions client_options(const ClientFlags& flags) {
+  net::TcpClientOptions options;
+  options.tls = client_context(flags.tls);
+  options.server_name = flags.tls.server_name;
+  return options;
+}
+
 int run_client(const ClientFlags& flags) {
   auto address = net::InetAddress::parse(flags.host, flags.port);
   if (!address) {
     std::fprintf(stderr, "reactor client: '%s' is not an IPv4/IPv6 address\n", flags.host.c_str());
     return 2;
+  }
+  net::TcpClientOptions options;
+  try {
+    options = client_options(flags);
+  } catch (const std::system_error& e) {  // an unreadable --tls-ca: what() names it
+    std::fprintf(stderr, "reactor client: %s\n", e.what());
+    return 1;
   }
   std::signal(SIGPIPE, SIG_IGN);  // stdout may be a pipe that closes; we report, not die
   if (flags.trace) EventLoop::set_trace_default(true);
@@ -101,12 +119,16 @@ int run_client(const ClientFlags& flags) {
     }
     loop.stop();
   };
-  net::TcpClient client(loop, *address, std::move(cb));
+  net::TcpClient client(loop, *address, std::move(cb), std::move(options));
   StdinForwarder stdin_forwarder(loop, client);
   forwarder = &stdin_forwarder;
   client.on_connect_error([&](std::error_code ec) {
-    std::fprintf(stderr, "reactor client: cannot connect to %s: %s\n", address->to_string().c_str(),
-                 ec.message().c_str());
+    if (auto failure = handshake_failure(ec))
+      std::fprintf(stderr, "reactor client: TLS handshake with %s failed: %s\n",
+                   address->to_string().c_str(), failure->c_str());
+    else
+      std::fprintf(stderr, "reactor client: cannot connect to %s: %s\n",
+                   address->to_string().c_str(), ec.message().c_str());
     status = 1;
     loop.stop();
   });
@@ -129,6 +151,7 @@ void add_client_command(CLI::App& app, std::function<int()>& run) {
   std::vector<std::string> backends(selector_names().begin(), selector_names().end());
   cmd->add_option("--backend", flags->backend, "selector backend")->check(CLI::IsMember(backends));
   add_trace_flag(*cmd, flags->trace);
+  add_client_tls_flags(*cmd, flags->tls);
   cmd->callback([&run, flags] { run = [flags] { return run_client(*flags); }; });
 }
 

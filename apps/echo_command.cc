@@ -9,6 +9,7 @@ void add_echo_command(CLI::App& app, std::function<int()>& run) {
   auto flags = std::make_shared<ServerFlags>();
   add_server_flags(*cmd, *flags, true);
   add_proxy_flags(*cmd, *flags);
+  add_server_tls_flags(*cmd, flags->tls);
   cmd->callback([&run, flags] {
     run = [flags] {
       return serve(

@@ -113,6 +113,8 @@ void add_http_command(CLI::App& app, std::function<int()>& run) {
   auto f = std::make_shared<HttpFlags>();
   add_server_flags(*cmd, f->server, true);
   add_proxy_flags(*cmd, f->server);
+  add_server_tls_flags(*cmd, f->server.tls);
+  f->server.tls.alpn = {"http/1.1"};
   auto positive = CLI::Range(size_t{1}, size_t{1} << 40);
   cmd->add_option("--max-request-line", f->http.max_request_line, "bytes; longer gets 414")
       ->capture_default_str()

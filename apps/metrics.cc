@@ -138,6 +138,23 @@ void write_connections(Exposition& e, const std::vector<net::ConnectionStats>& c
        [](const Stats& s) { return s.proxy_rejected; });
 }
 
+void write_tls(Exposition& e, const std::vector<net::ConnectionStats>& connections) {
+  e.family("reactor_tls_handshakes_total", "counter",
+           "TLS handshakes, by result: completed, failed, or timeout (past the deadline).");
+  for (const auto& s : connections) {
+    const std::string label = loop_label(s.loop->index());
+    e.sample("reactor_tls_handshakes_total", label + ",result=\"completed\"", s.tls_handshakes);
+    e.sample("reactor_tls_handshakes_total", label + ",result=\"failed\"",
+             s.tls_handshake_failures);
+    e.sample("reactor_tls_handshakes_total", label + ",result=\"timeout\"",
+             s.tls_handshake_timeouts);
+  }
+  e.family("reactor_tls_resumed_total", "counter",
+           "Completed TLS handshakes that resumed an earlier session.");
+  for (const auto& s : connections)
+    e.sample("reactor_tls_resumed_total", loop_label(s.loop->index()), s.tls_resumed);
+}
+
 void write_udp(Exposition& e, const MetricsSources::Udp& udp) {
   const std::string label = loop_label(udp.loop);
   e.family("reactor_udp_received_datagrams_total", "counter", "UDP datagrams received.");
@@ -181,6 +198,7 @@ std::string format_metrics(const MetricsSources& sources) {
       seconds(std::chrono::duration_cast<std::chrono::nanoseconds>(g_started.time_since_epoch())));
   if (!sources.loops.empty()) write_loops(e, sources.loops);
   if (!sources.connections.empty()) write_connections(e, sources.connections);
+  if (sources.tls) write_tls(e, sources.connections);
   if (sources.udp) write_udp(e, *sources.udp);
   if (sources.http) write_http(e, *sources.http);
   return out;

@@ -22,6 +22,9 @@ namespace reactor::apps {
 struct MetricsSources {
   std::vector<const EventLoop*> loops;
   std::vector<net::ConnectionStats> connections;  ///< one per loop serving connections
+  /// The connections are TLS: their handshake counters are reported too (a plain
+  /// server's scrape does not carry series that would stay 0).
+  bool tls = false;
   struct Udp {
     unsigned loop;
     net::UdpStats stats;

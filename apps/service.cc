@@ -77,8 +77,9 @@ void add_server_flags(CLI::App& app, ServerFlags& flags, bool threads) {
 namespace {
 
 // What a scrape reports: every loop the program runs (the base loop first), and the service.
-MetricsSources collect(const EventLoop& base, const Service& service) {
+MetricsSources collect(const EventLoop& base, const Service& service, bool tls) {
   MetricsSources sources;
+  sources.tls = tls;
   sources.loops.push_back(&base);
   service.collect_metrics(sources);
   for (const auto& c : sources.connections)
@@ -99,9 +100,20 @@ bool start_metrics(const char* program, const std::string& at, MetricsServer& me
   }
 }
 
+// Before any loop: a certificate that cannot be used fails the start like a busy port.
+bool load_tls(const char* program, ServerTlsFlags& flags) {
+  try {
+    flags.context = server_context(flags);
+    return true;
+  } catch (const std::system_error& e) {  // what() names the file and the problem
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return false;
+  }
+}
+
 }  // namespace
 
-int serve(const char* program, const ServerFlags& flags, const ServiceFactory& make) {
+int serve(const char* program, ServerFlags& flags, const ServiceFactory& make) {
   auto address = net::InetAddress::parse(flags.host, flags.port);
   if (!address) {
     std::fprintf(stderr, "%s: --host '%s' is not an IPv4/IPv6 address\n", program,
@@ -109,6 +121,8 @@ int serve(const char* program, const ServerFlags& flags, const ServiceFactory& m
     return 2;
   }
   if (!proxy_flags_valid(program, flags)) return 2;
+  if (!server_tls_flags_valid(program, flags.tls)) return 2;
+  if (!load_tls(program, flags.tls)) return 1;
   // SIGINT and SIGTERM stay blocked for the rest of the process, teardown included (the
   // loop restores the mask it found): a supervisor that repeats the signal after the
   // graceful stop must not turn exit status 0 into death by signal.
@@ -130,8 +144,9 @@ int serve(const char* program, const ServerFlags& flags, const ServiceFactory& m
   inherited.clear();
   std::unique_ptr<MetricsServer> metrics;
   if (!flags.metrics.empty())
-    metrics = std::make_unique<MetricsServer>(loop, *parse_host_port(flags.metrics),
-                                              [&] { return collect(loop, *service); });
+    metrics = std::make_unique<MetricsServer>(loop, *parse_host_port(flags.metrics), [&] {
+      return collect(loop, *service, flags.tls.context != nullptr);
+    });
   bool stopping = false;
   auto stop = [&](int) {
     if (stopping) return;  // a second signal while draining changes nothing

@@ -12,6 +12,7 @@
 #include "reactor/core/event_loop.h"
 #include "reactor/core/unique_fd.h"
 #include "reactor/net/inet_address.h"
+#include "tls_flags.h"
 
 namespace reactor::apps {
 
@@ -27,6 +28,7 @@ struct ServerFlags {
   std::optional<int> stall_warn_ms;  ///< --stall-warn MS, if given
   bool proxy_protocol = false;
   std::optional<std::string> proxy_from;  ///< not given: loopback only
+  ServerTlsFlags tls;                     ///< add_server_tls_flags(); TCP servers only
   /// Loops measure themselves (and warn of stalls) with --metrics or --stall-warn.
   bool observed() const { return !metrics.empty() || stall_warn_ms.has_value(); }
 };
@@ -61,10 +63,11 @@ using ServiceFactory =
 
 /// Runs the service until SIGINT or SIGTERM, on the first socket systemd passed
 /// (LISTEN_FDS, when LISTEN_PID is ours and the service can adopt it; any others are
-/// closed) or else on --host/--port. Returns the process exit code:
-/// 0 after a graceful stop, 1 when it (or its --metrics listener) cannot start, 2 for a bad
-/// --host, --proxy-from or --metrics (one line on stderr). `program` begins the messages on
-/// stderr ("reactor echo", "co_echo").
-int serve(const char* program, const ServerFlags& flags, const ServiceFactory& make);
+/// closed) or else on --host/--port. Before `make` is called, flags.tls.context holds the
+/// TLS context the flags ask for. Returns the process exit code: 0 after a graceful stop,
+/// 1 when it (or its --metrics listener, or its TLS context) cannot start, 2 for a bad
+/// --host, --proxy-from, --metrics or set of TLS flags (one line on stderr). `program`
+/// begins the messages on stderr ("reactor echo", "co_echo").
+int serve(const char* program, ServerFlags& flags, const ServiceFactory& make);
 
 }  // namespace reactor::apps

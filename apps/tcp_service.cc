@@ -9,6 +9,10 @@ net::TcpServerOptions server_options(const ServerFlags& flags) {
   if (flags.balancing == "reuse-port") options.balancing = net::Balancing::reuse_port;
   options.proxy.enabled = flags.proxy_protocol;
   if (flags.proxy_from) options.proxy.trusted = *net::Cidr::parse_list(*flags.proxy_from);
+  options.tls = flags.tls.context;
+  if (flags.tls.handshake_timeout_ms)
+    options.connection.handshake_timeout =
+        std::chrono::milliseconds(*flags.tls.handshake_timeout_ms);
   return options;
 }
 

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by run_nginx.sh and run_h2o.sh: the peer contract for a server
+# Sourced by run_nginx.sh, run_nginx_tls.sh and run_h2o.sh: the peer contract for a server
 # that runs from a config file. Provides parse_args, render and serve.
 
 set -euo pipefail
@@ -7,13 +7,17 @@ set -euo pipefail
 PEERS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HOST=127.0.0.1
 PORT=0
+CERT=
+KEY=
 
 parse_args() {
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --port) PORT=$2; shift 2 ;;
       --host) HOST=$2; shift 2 ;;
-      *) echo "usage: $0 [--port P] [--host H]" >&2; exit 2 ;;
+      --tls-cert) CERT=$(realpath "$2"); shift 2 ;;
+      --tls-key) KEY=$(realpath "$2"); shift 2 ;;
+      *) echo "usage: $0 [--port P] [--host H] [--tls-cert FILE --tls-key FILE]" >&2; exit 2 ;;
     esac
   done
   if [[ "$PORT" == 0 ]]; then # the kernel picks; freed again just before the server binds it
@@ -27,10 +31,10 @@ print(s.getsockname()[1])' "$HOST")
   if [[ "$HOST" == *:* ]]; then ADDR="[$HOST]:$PORT"; else ADDR="$HOST:$PORT"; fi
 }
 
-# render TEMPLATE OUT: fills @DIR@ @HOST@ @PORT@ @ADDR@.
+# render TEMPLATE OUT: fills @DIR@ @HOST@ @PORT@ @ADDR@ @CERT@ @KEY@.
 render() {
   sed -e "s|@DIR@|$WORK|g" -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$PORT|g" -e "s|@ADDR@|$ADDR|g" \
-    "$1" >"$2"
+    -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" "$1" >"$2"
 }
 
 # serve CMD...: runs the server in the background (its stdout to our stderr,

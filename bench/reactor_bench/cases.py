@@ -2,14 +2,16 @@
 from dataclasses import dataclass, field
 
 from .common import read_int
-from .targets import ECHO_ALL, ECHO_NATIVE, HTTP_ALL, PY_NOTE, Entry
+from .targets import ECHO_ALL, ECHO_NATIVE, HTTP_ALL, HTTPS_ALL, PY_NOTE, Entry
 
 
 @dataclass
 class Case:
     id: str
     title: str
-    load: str  # "echo", "wrk", "idle", "callgrind" or "micro"
+    # "echo", "wrk", "idle", "callgrind", "micro", or for TLS "handshake" (tls_load),
+    # "tls-idle", "tls-check" (what is negotiated) and "ktls" (the probe)
+    load: str
     entries: list
     params: dict = field(default_factory=dict)
     unit: str = "msg"  # what the rate and the CPU per unit count
@@ -131,7 +133,7 @@ def make_cases(quick, nofile):
              notes=["As callgrind-http: 10 connections, so an iteration carries several "
                     "requests and the loop's accounting is shared among them."]),
         Case("micro", "Micro-benchmarks (Google Benchmark)", "micro", [], quick=True, rounds=1),
-    ]
+    ] + tls_cases(quick)
     if quick:  # fewer targets where a case is slow per target
         for c in cases:
             if c.load == "callgrind":
@@ -140,3 +142,31 @@ def make_cases(quick, nofile):
             if c.load == "idle":
                 c.entries = [e for e in c.entries if e.target in ("reactor", "epoll C")]
     return cases
+
+
+# The cases of the TLS section (report.tls_section), in its order.
+TLS_CASES = ["tls-check", "https-keepalive", "https-close", "https-resume", "idle-tls-10k", "ktls"]
+
+
+def tls_cases(quick):
+    n = 1000 if quick else 10000
+    return [
+        Case("tls-check", "HTTPS: what each server negotiates (openssl s_client)", "tls-check",
+             entries(HTTPS_ALL), {"tls": True}, quick=True, rounds=1),
+        Case("https-keepalive", "HTTPS keep-alive, 100 connections (wrk)", "wrk",
+             entries(HTTPS_ALL), {"connections": 100, "tls": True}, unit="req"),
+        Case("https-close", "HTTPS new connection per request, full handshake, 100 concurrent "
+             "(tls_load)", "handshake", entries(HTTPS_ALL),
+             {"connections": 100, "tls": True, "tools": ["tls_load"]}, unit="conn"),
+        Case("https-resume", "HTTPS new connection per request, resumed handshake, 100 "
+             "concurrent (wrk)", "wrk", entries(HTTPS_ALL),
+             {"connections": 100, "close": True, "tls": True}, unit="conn"),
+        Case(f"idle-tls-{n // 1000}k", f"Idle TLS connections: RSS per connection at {n:,}",
+             "tls-idle",
+             # nginx keeps an idle keep-alive connection 300 s: so does reactor here
+             [Entry("reactor https", "reactor https", ["--idle-timeout", "300000"]),
+              Entry("nginx https", "nginx https")],
+             {"connections": n, "tls": True, "tools": ["tls_load"]}, unit="B/conn"),
+        Case("ktls", "Kernel TLS: what this kernel and OpenSSL allow (bench/kernel/ktls_probe.c)",
+             "ktls", [], {"tls": True, "tools": ["ktls_probe"]}, quick=True, rounds=1),
+    ]

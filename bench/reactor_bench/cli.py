@@ -1,7 +1,7 @@
 """Benchmark driver: reactor against the peer servers of bench/peers/.
 
 usage: python3 bench/run.py [--quick] [--rounds R] [--only CASES] [--list] [--no-build]
-                            [--out DIR] [--report-only]
+                            [--out DIR] [--report-only] [--splice-tls DOC]
 
 Builds build/bin/reactor (Release) and the peers, then for every case starts each target
 server pinned to core 0, loads it from core 1, and takes the rounds in turn (A B C A B C
@@ -12,7 +12,8 @@ under callgrind, RSS per idle connection, and the Google Benchmark micro-benchma
 
 A full run writes docs/performance.md and docs/performance.png. A --quick or --only run
 writes to bench/results/ instead (unless --out says otherwise), so a smoke run never
-overwrites the committed report. Raw numbers: bench/results/results.json; server and
+overwrites the committed report; --splice-tls docs/performance.md puts just the TLS
+section of such a run into the committed report, between its markers. Raw numbers: bench/results/results.json; server and
 client logs: bench/results/logs/.
 
 Standard library only. Every wait has a deadline; every child runs in its own process
@@ -30,12 +31,13 @@ import time
 from pathlib import Path
 
 from .cases import make_cases
-from .common import CLIENT_CPUS, DOCS, LOGS, RESULTS, log
+from .common import CLIENT_CPUS, DOCS, LOGS, RESULTS, log, splice
 from .machine import build, machine, raise_nofile
 from .measurement import Timing
 from .processes import Children
 from .report import write_report
 from .runner import run_case
+from .tls_report import BEGIN as TLS_BEGIN, END as TLS_END, tls_section
 
 
 def main():
@@ -49,12 +51,15 @@ def main():
     ap.add_argument("--out", help="where performance.md/.png go (default: docs/ for a full run)")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite the report from bench/results/results.json, measure nothing")
+    ap.add_argument("--splice-tls", metavar="DOC",
+                    help="also write the TLS section into DOC (e.g. docs/performance.md) "
+                         "between its markers, leaving the rest of DOC alone")
     args = ap.parse_args()
     if args.report_only:
         results = json.loads((RESULTS / "results.json").read_text())
         full = not results.get("quick") and "--only" not in results["command"]
-        md, png = write_report(results, Path(args.out) if args.out else (DOCS if full else RESULTS))
-        log(f"wrote {md} and {png}")
+        report(results, Path(args.out) if args.out else (DOCS if full else RESULTS),
+               args.splice_tls)
         return 0
 
     nofile = raise_nofile()
@@ -111,9 +116,23 @@ def main():
     results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     results["elapsed_s"] = round(time.monotonic() - started)
     save(results)
-    md, png = write_report(results, out_dir)
-    log(f"wrote {md} and {png} ({results['elapsed_s']} s)")
+    report(results, out_dir, args.splice_tls)
     return 0
+
+
+def report(results, out_dir, splice_tls):
+    """performance.md and .png in `out_dir`, the TLS section appended to that file, and
+    with `splice_tls` that section alone in its place in another file as well."""
+    md, png = write_report(results, out_dir)
+    section = tls_section(results)
+    if section:
+        splice(md, section, TLS_BEGIN, TLS_END)
+    log(f"wrote {md} and {png} ({results.get('elapsed_s', 0)} s)")
+    if splice_tls:
+        if not section:
+            sys.exit("--splice-tls: this run has no TLS case")
+        splice(Path(splice_tls), section, TLS_BEGIN, TLS_END)
+        log(f"wrote the TLS section of {splice_tls}")
 
 
 def save(results):

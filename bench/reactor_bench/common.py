@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 BIN = BUILD / "bin"
 PEER_BIN = BUILD / "peers"
+TOOLS_BIN = BUILD / "bench-tools"  # the driver's own C helpers, compiled when first needed
 # The same program with trace mode's hooks compiled out (-DREACTOR_TRACE=OFF): the baseline
 # that shows what the hooks cost while tracing is off.
 NOTRACE_BIN = ROOT / "build-notrace" / "bin"
@@ -17,6 +18,10 @@ PEER_SRC = ROOT / "bench" / "peers"
 PIPELINE_LUA = ROOT / "bench" / "pipeline.lua"
 RESULTS = ROOT / "bench" / "results"
 LOGS = RESULTS / "logs"
+# The TLS cases' certificate and key, made afresh by every run that has a TLS case
+# (bench/results/ is git-ignored: no key is ever committed).
+TLS_CERT = RESULTS / "tls" / "cert.pem"
+TLS_KEY = RESULTS / "tls" / "key.pem"
 DOCS = ROOT / "docs"
 PYTHON = "/usr/bin/python3"  # the Debian interpreter: it has uvloop for the peer
 HOST = "127.0.0.1"
@@ -67,3 +72,15 @@ def sh(cmd, timeout=30):
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def splice(doc, text, begin, end):
+    """Writes `text` (which starts with `begin` and ends with `end`) into the file `doc` in
+    place of what stands between those markers, or appends it; the rest is left alone."""
+    old = doc.read_text() if doc.exists() else ""
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + text.rstrip("\n") + rest.split(end, 1)[1]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    doc.write_text(new)

@@ -1,4 +1,4 @@
-"""The goals the project has set itself (issues 7, 9 and 10), checked against a run's results."""
+"""The goals the project has set itself (issues 7, 9, 10 and 11), checked against a run's results."""
 import statistics
 
 from .stats import good, num
@@ -25,6 +25,14 @@ GOALS = [
      "case)"),
     ("callgrind-metrics-10", "metrics-share", 0.01,
      "Metrics on: server CPU per HTTP request ≤ 1.01× metrics off (10 connections)"),
+    ("https-keepalive", "ratio:nginx https", 0.90,
+     "HTTPS keep-alive: server CPU per request ≤ 0.90× nginx"),
+    ("https-close", "ratio:nginx https", 1.0,
+     "HTTPS, full handshake per connection: server CPU per connection ≤ 1.0× nginx"),
+    ("https-resume", "ratio:nginx https", 1.0,
+     "HTTPS, resumed handshake per connection: server CPU per connection ≤ 1.0× nginx"),
+    ("idle-tls-10k", "ratio:nginx https", 1.0,
+     "Idle TLS connection: RSS per connection ≤ nginx's, at 10,000"),
 ]
 
 
@@ -53,7 +61,8 @@ def measure(res, kind):
         return f"{cost / base:.3f}× ({cost:,.0f} against {base:,.0f} Ir)", cost / base
     cost = statistics.median(s["cpu_us"] for s in mine)
     base = statistics.median(s["cpu_us"] for s in theirs)
-    return f"{cost / base:.2f}× ({num(cost)} against {num(base)} µs)", cost / base
+    unit = "B" if res["unit"] == "B/conn" else "µs"  # an idle case compares RSS, not CPU
+    return f"{cost / base:.2f}× ({num(cost)} against {num(base)} {unit})", cost / base
 
 
 def trace_share(results):
@@ -98,9 +107,12 @@ def metrics_share(results, case):
             f"{base:,.0f} Ir, × user share of CPU {user * 100:.0f} %)", share)
 
 
-def goal_rows(results):
+def goal_rows(results, only=None):
+    """The goals table; `only`: just the goals of these cases."""
     rows = ["| goal | measured | verdict |", "| --- | --- | --- |"]
     for case, kind, limit, text in GOALS:
+        if only is not None and case not in only:
+            continue
         res = results["cases"].get(case)
         if kind == "trace-share":
             got = trace_share(results)

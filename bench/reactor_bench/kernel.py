@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from .common import (BUILD, CLIENT_CPUS, DOCS, LOGS, RESULTS, ROOT, SERVER_CPUS, BenchError, log,
-                     now_iso, slug)
+                     now_iso, slug, splice)
 from .cases import make_cases
 from .machine import raise_nofile
 from .measurement import Timing, echo_load, wrk_load
@@ -351,17 +351,6 @@ def section(results, cases):
     return "\n".join(L) + "\n"
 
 
-def splice(doc, text):
-    """`doc` with the section between the markers replaced by `text` (or appended)."""
-    old = doc.read_text() if doc.exists() else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + text.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    doc.write_text(new)
-
-
 def profile_note(results, key):
     prof = samples(results, key, "profile")
     if not prof:
@@ -489,6 +478,6 @@ def main():
             sys.exit("perf not found (Debian: apt-get install linux-perf)")
         results = measure_all(cases, Timing(1.0, max(1.0, args.duration)),
                               max(1, min(args.rounds, 20)))
-    splice(Path(args.out), section(results, cases))
+    splice(Path(args.out), section(results, cases), BEGIN, END)
     log(f"wrote {args.out} (section between the kernel-split markers)")
     return 0

@@ -11,6 +11,7 @@ from .idle import idle_load
 from .processes import LineWatcher, sleep_until
 from .procstat import Window
 from .targets import start_server
+from .tls import tls_idle_load, tls_load_command
 
 
 @dataclass
@@ -37,7 +38,7 @@ def wrk_command(params, port, timing):
         cmd += ["-s", str(PIPELINE_LUA)]
     if params.get("close"):
         cmd += ["-H", "Connection: close"]
-    cmd.append(f"http://{HOST}:{port}/")
+    cmd.append(f"{'https' if params.get('tls') else 'http'}://{HOST}:{port}/")
     if params.get("pipeline"):
         cmd += ["--", str(params["pipeline"])]
     return cmd
@@ -52,6 +53,10 @@ def measure(case, entry, kids, timing, log_path):
             sample = echo_load(case, kids, port, pid, timing, log_path)
         elif case.load == "wrk":
             sample = wrk_load(case, kids, port, pid, timing, log_path)
+        elif case.load == "handshake":
+            sample = handshake_load(case, kids, port, pid, timing, log_path)
+        elif case.load == "tls-idle":
+            sample = tls_idle_load(case, kids, port, pid, log_path)
         else:
             sample = idle_load(case, kids, port, pid, log_path)
         if proc.poll() is not None:
@@ -143,3 +148,31 @@ def wrk_load(case, kids, port, server_pid, timing, log_path, window=Window):
     if extra["non_2xx"]:
         raise BenchError(f"{extra['non_2xx']} responses were not 2xx")
     return finish_sample(case, win, float(m.group(1)), extra)
+
+
+def handshake_load(case, kids, port, server_pid, timing, log_path, window=Window):
+    """tls_load --mode full: a new connection and a full TLS handshake per request."""
+    cmd = tls_load_command(case.params, port, timing)
+    t0 = time.monotonic()
+    client = kids.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        win = window(server_pid, client.pid)
+        sleep_until(t0 + timing.warmup + MARGIN)
+        win.start()
+        sleep_until(t0 + timing.warmup + timing.duration - MARGIN)
+        win.end()
+        out, _ = client.communicate(timeout=timing.warmup + timing.duration + 30)
+        out = out.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        raise BenchError("tls_load did not finish in time")
+    finally:
+        kids.stop(client)
+    with open(log_path, "a") as log:
+        log.write(out)
+    kv = parse_kv(out)
+    if client.returncode != 0 or "connections_per_sec" not in kv:
+        raise BenchError(f"tls_load exit {client.returncode}: {out.strip()[-300:]}")
+    if int(kv["resumed"]):  # the point of the case: no handshake may resume
+        raise BenchError(f"{kv['resumed']} of {kv['completed']} handshakes resumed")
+    extra = {"p50_us": float("nan"), "p99_us": float("nan"), "errors": int(kv["errors"])}
+    return finish_sample(case, win, float(kv["connections_per_sec"]), extra)

@@ -7,6 +7,7 @@ from .common import BIN, CLIENT_CPUS, HOST, LOGS, ROOT, BenchError, log, now_iso
 from .measurement import echo_client_command, measure, wrk_command
 from .micro import micro_case
 from .targets import TARGETS, available, server_command
+from .tls import check_case, ktls_case, prepare, tls_load_command
 
 
 def command_template(case, entry, timing):
@@ -15,6 +16,9 @@ def command_template(case, entry, timing):
         client = " ".join(echo_client_command(case.params, "PORT", timing))
     elif case.load == "wrk":
         client = " ".join(f"'{c}'" if " " in c else c for c in wrk_command(case.params, "PORT", timing))
+    elif case.load in ("handshake", "tls-idle"):
+        client = " ".join(tls_load_command(case.params, "PORT",
+                                           timing if case.load == "handshake" else None))
     else:
         n = case.params["connections"]
         client = (f"taskset -c {CLIENT_CPUS} {BIN / 'reactor'} bench echo --host {HOST} --port PORT "
@@ -44,7 +48,17 @@ def run_case(case, kids, timing, rounds, tmp, results):
 
     log(f"== {case.id}: {case.title}")
     res["started"] = now_iso()
-    if case.load == "callgrind":
+    try:
+        prepare(case)
+    except (OSError, subprocess.SubprocessError) as err:
+        res["skipped"] = {e.label: f"could not prepare the case: {err}" for e in case.entries}
+        log(f"  FAILED to prepare: {err}")
+        return
+    if case.load == "tls-check":
+        check_case(case, live, kids, tmp, record)
+    elif case.load == "ktls":
+        ktls_case(case, kids, record)
+    elif case.load == "callgrind":
         callgrind_case(case, kids, tmp, record)
     elif case.load == "micro":
         micro_case(case, kids, timing.duration < 3, record)
@@ -68,7 +82,7 @@ def run_case(case, kids, timing, rounds, tmp, results):
 
 
 def describe(case, s):
-    if case.load == "idle":
+    if case.load in ("idle", "tls-idle"):
         return f"{s['rate']:.0f} B/conn (RSS {s['rss_before'] >> 10} -> {s['rss_after'] >> 10} KiB)"
     flag = "  [client-bound]" if s.get("client_bound") else ""
     return (f"{s['rate']:12,.1f} {case.unit}/s  server {s['server_util'] * 100:5.1f}% "

@@ -5,7 +5,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from .common import BIN, NOTRACE_BIN, HOST, PEER_BIN, PEER_SRC, PYTHON, SERVER_CPUS, BenchError
+from .common import (BIN, NOTRACE_BIN, HOST, PEER_BIN, PEER_SRC, PYTHON, SERVER_CPUS, TLS_CERT,
+                     TLS_KEY, BenchError)
 from .processes import find_descendant, read_line
 
 
@@ -42,6 +43,13 @@ TARGETS = {t.key: t for t in [
     Target("nginx", "http", "peer", ["bash", PEER_SRC / "run_nginx.sh"], comm="nginx", needs="nginx"),
     Target("h2o", "http", "peer", ["bash", PEER_SRC / "run_h2o.sh"], comm="h2o", needs="h2o"),
     Target("evhttp", "http", "peer", [PEER_BIN / "http_evhttp"], needs=str(PEER_BIN / "http_evhttp")),
+    # HTTPS: the same certificate (made by tls.prepare) for both
+    Target("reactor https", "http", "reactor",
+           [BIN / "reactor", "http", "--tls-cert", TLS_CERT, "--tls-key", TLS_KEY],
+           needs=str(BIN / "reactor")),
+    Target("nginx https", "http", "peer",
+           ["bash", PEER_SRC / "run_nginx_tls.sh", "--tls-cert", TLS_CERT, "--tls-key", TLS_KEY],
+           comm="nginx", needs="nginx"),
 ]}
 
 
@@ -51,6 +59,7 @@ ECHO_ALL = ["reactor", "epoll C", "libevent", "libev", "libuv", "asio", "py sele
 
 ECHO_NATIVE = ECHO_ALL[:6]
 HTTP_ALL = ["reactor http", "epoll C http", "nginx", "h2o", "evhttp"]
+HTTPS_ALL = ["reactor https", "nginx https"]
 
 
 PY_NOTE = ("The Python peers run only in the cheap ping-pong cases: each would spend most of "

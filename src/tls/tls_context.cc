@@ -18,6 +18,7 @@
 
 #include "core/check.h"
 #include "tls/server_names.h"
+#include "tls/socket_bio.h"
 #include "tls/tls_session.h"
 
 namespace reactor::tls {
@@ -90,6 +91,17 @@ std::vector<unsigned char> alpn_wire(const std::vector<std::string>& protocols) 
   return wire;
 }
 
+/// OpenSSL decodes a certificate's extensions on first use and keeps them in it. For the
+/// CA certificates that every connection shares, that is done here, once, not by the first
+/// verifications on several loop threads at a time (ThreadSanitizer reports them racing).
+void cache_extensions(X509_STORE* store) {
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+    if (X509* cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i)))
+      X509_check_purpose(cert, -1, 0);  // -1: only caches the extensions
+  }
+}
+
 bool is_ip_literal(const std::string& name) {
   unsigned char address[sizeof(in6_addr)];
   return ::inet_pton(AF_INET, name.c_str(), address) == 1 ||
@@ -120,7 +132,7 @@ struct TlsContext::Impl {
   void load_certificate(SSL_CTX* ctx, const Certificate& cert) const;
   bool prepare_client(SSL* ssl, const std::string& peer_name) const;
   void offer_session(SSL* ssl, const std::string& peer_name) const;
-  void remember_session(const std::string& peer_name, SSL_SESSION* session);
+  void remember_session(const std::string& peer_name, SessionPtr session);
 };
 
 void TlsContext::Impl::load_certificate(SSL_CTX* ctx, const Certificate& cert) const {
@@ -174,22 +186,26 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const u
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-/// The client's new-session callback (a TLS 1.3 ticket arrives after the handshake).
+/// The client's new-session callback (a TLS 1.3 ticket arrives after the handshake). The
+/// cache keeps a copy: OpenSSL marks the connection's own session unresumable when the
+/// connection is freed without having sent close_notify (ssl_clear_bad_session), as one
+/// the server closed or reset has not; the ticket is still good.
 int remember_session(SSL* ssl, SSL_SESSION* session) {
   auto* impl = static_cast<TlsContext::Impl*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   const auto* name = static_cast<const std::string*>(SSL_get_ex_data(ssl, peer_name_index()));
-  if (impl == nullptr || name == nullptr) return 0;
-  impl->remember_session(*name, session);
-  return 1;  // the cache keeps the reference OpenSSL gave
+  if (impl != nullptr && name != nullptr) {
+    if (SessionPtr copy{SSL_SESSION_dup(session)}) impl->remember_session(*name, std::move(copy));
+  }
+  return 0;  // OpenSSL keeps its reference
 }
 
 }  // namespace
 
-void TlsContext::Impl::remember_session(const std::string& peer_name, SSL_SESSION* session) {
+void TlsContext::Impl::remember_session(const std::string& peer_name, SessionPtr session) {
   std::lock_guard lock(mutex);
   if (sessions.size() >= kMaxRememberedServers && !sessions.contains(peer_name))
     sessions.erase(sessions.begin());
-  sessions[peer_name] = SessionPtr(session);
+  sessions[peer_name] = std::move(session);
 }
 
 void TlsContext::Impl::offer_session(SSL* ssl, const std::string& peer_name) const {
@@ -198,10 +214,15 @@ void TlsContext::Impl::offer_session(SSL* ssl, const std::string& peer_name) con
     delete name;
     return;
   }
-  std::lock_guard lock(mutex);
-  auto it = sessions.find(peer_name);
-  if (it != sessions.end() && SSL_SESSION_is_resumable(it->second.get()))
-    SSL_set_session(ssl, it->second.get());  // takes its own reference
+  SessionPtr copy;
+  {
+    std::lock_guard lock(mutex);
+    auto it = sessions.find(peer_name);
+    if (it != sessions.end()) copy.reset(SSL_SESSION_dup(it->second.get()));
+  }
+  // Each connection gets its own copy: OpenSSL marks a connection's session unresumable
+  // when that connection fails, which must not spoil it for the others, on any thread.
+  if (copy && SSL_SESSION_is_resumable(copy.get())) SSL_set_session(ssl, copy.get());
 }
 
 bool TlsContext::Impl::prepare_client(SSL* ssl, const std::string& peer_name) const {
@@ -224,7 +245,14 @@ std::shared_ptr<TlsContext> TlsContext::server(const ServerConfig& config) {
   impl->alpn = config.alpn;
   for (const Certificate& cert : config.certificates) {
     ContextPtr ctx = new_context(TLS_server_method(), config.min_version);
-    if (!config.session_tickets) SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    // With tickets (stateless), the client keeps its session: a server-side cache would
+    // only cost a locked insertion per full handshake and memory per session, as nginx's
+    // default (ssl_session_cache none) avoids. Without tickets, the cache resumes by ID.
+    if (config.session_tickets) {
+      SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+    } else {
+      SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    }
     // A ticket per handshake is enough: a client resumes one connection at a time.
     SSL_CTX_set_num_tickets(ctx.get(), config.session_tickets ? 1 : 0);
     if (!config.alpn.empty()) SSL_CTX_set_alpn_select_cb(ctx.get(), select_alpn, impl.get());
@@ -249,6 +277,7 @@ std::shared_ptr<TlsContext> TlsContext::client(const ClientConfig& config) {
     check_readable(config.ca_file, "CA file");
     if (SSL_CTX_load_verify_locations(ctx.get(), config.ca_file.c_str(), nullptr) != 1)
       fail("CA file " + config.ca_file + " holds no usable PEM certificate");
+    cache_extensions(SSL_CTX_get_cert_store(ctx.get()));
   } else if (config.verify && SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
     fail("cannot load the system's CA certificates");
   }
@@ -279,7 +308,9 @@ std::unique_ptr<net::detail::SecureSession> TlsContext::new_session(
   REACTOR_CHECK(role == impl_->role,
                 "a TLS context serves only its own role (server() or client())");
   SSL* ssl = SSL_new(ctx);
-  bool ok = ssl != nullptr && SSL_set_fd(ssl, fd) == 1 &&
+  BIO* bio = ssl != nullptr ? detail::new_socket_bio(fd) : nullptr;
+  if (bio != nullptr) SSL_set_bio(ssl, bio, bio);  // the SSL object owns the BIO
+  bool ok = bio != nullptr &&
             (role == Role::server || impl_->prepare_client(ssl, std::string(peer_name)));
   if (!ok) {
     SSL_free(ssl);

@@ -20,6 +20,7 @@ import selectors
 import shlex
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -840,6 +841,58 @@ def is_refused(address):
         return e.errno == errno.ECONNREFUSED
 
 
+# --- TLS ------------------------------------------------------------------------------
+
+def use_test_certs(module_globals):
+    """Generates the throw-away certificates of tls_certs.make_certs once for a test module,
+    into a directory removed after the module ran; returns the dict of paths (filled in by
+    setUpModule, so read it from tests only)."""
+    from tls_certs import make_certs  # only the TLS suites need the openssl command
+    certs = {}
+
+    def set_up_module():
+        directory = tempfile.TemporaryDirectory(prefix="reactor-tls-")
+        unittest.addModuleCleanup(directory.cleanup)
+        certs.update(make_certs(directory.name))
+
+    module_globals["setUpModule"] = set_up_module
+    return certs
+
+
+def tls_context(ca=None, alpn=None):
+    """A client SSLContext that trusts `ca` (a PEM file) only; without `ca`, one that
+    verifies nothing. `alpn`: the protocols to offer."""
+    if ca:
+        context = ssl.create_default_context(cafile=ca)
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if alpn:
+        context.set_alpn_protocols(alpn)
+    return context
+
+
+def tls_connect(address, context, server_hostname=HOST, timeout=IO_TIMEOUT, session=None,
+                suppress_ragged_eofs=True):
+    """A TLS connection over connect(address), its handshake done (every operation bounded
+    by `timeout`). `server_hostname` is sent as SNI (unless an address) and verified.
+    suppress_ragged_eofs=False makes a close without close_notify raise ssl.SSLEOFError
+    instead of reading as a clean end."""
+    raw = connect(address, timeout=timeout)
+    try:
+        return context.wrap_socket(raw, server_hostname=server_hostname, session=session,
+                                   suppress_ragged_eofs=suppress_ragged_eofs)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def tls_client(address, context, server_hostname=HOST, timeout=IO_TIMEOUT):
+    """An HTTP Client over tls_connect()."""
+    return Client(address, timeout, sock=tls_connect(address, context, server_hostname, timeout))
+
+
 # --- HTTP/1.1 ----------------------------------------------------------------------------
 
 class ProtocolError(AssertionError):
@@ -957,8 +1010,9 @@ class Client:
     """An HTTP client on one connect()ed socket; every read has a deadline (a read that
     reaches it raises TimeoutError)."""
 
-    def __init__(self, address, timeout=IO_TIMEOUT, **connect_kwargs):
-        self.sock = connect(address, timeout=timeout, **connect_kwargs)
+    def __init__(self, address, timeout=IO_TIMEOUT, sock=None, **connect_kwargs):
+        """`sock`: an already connected socket to use instead (a TLS one, say)."""
+        self.sock = sock or connect(address, timeout=timeout, **connect_kwargs)
         self.buf = b""
         self.timeout = timeout
 

@@ -26,10 +26,10 @@ struct Certificate {
 struct ServerConfig {
   /// The first is the default. A client's SNI name selects another whose subjectAltName
   /// DNS names (a "*.example.com" wildcard included) match it.
-  std::vector<Certificate> certificates;
+  std::vector<Certificate> certificates{};
   /// Protocols offered through ALPN, most preferred first (e.g. {"http/1.1"}). A client
   /// that offers ALPN but none of these is refused (no_application_protocol, RFC 7301).
-  std::vector<std::string> alpn;
+  std::vector<std::string> alpn{};
   Version min_version = Version::tls1_2;
   bool session_tickets = true;  ///< resumption through tickets (stateless on the server)
 };
@@ -38,8 +38,8 @@ struct ClientConfig {
   /// Verify the server's chain, and its name or address. Off only for tests (--insecure).
   bool verify = true;
   /// CA certificates (PEM) to trust; empty: the system's store.
-  std::string ca_file;
-  std::vector<std::string> alpn;
+  std::string ca_file{};
+  std::vector<std::string> alpn{};
   Version min_version = Version::tls1_2;
   /// Keep the last session of each server name and offer it on the next connection.
   bool session_resumption = true;
