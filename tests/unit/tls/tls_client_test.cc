@@ -30,10 +30,11 @@ const test::TlsTestCerts& certs() {
   return test::tls_test_certs();
 }
 
-tls::ClientConfig trusting_the_test_ca() {
+/// A client context that trusts the test CA.
+std::shared_ptr<tls::TlsContext> client_tls() {
   tls::ClientConfig config;
   config.ca_file = certs().ca;
-  return config;
+  return tls::TlsContext::client(config);
 }
 
 class TlsClientTest : public ::testing::TestWithParam<std::string> {
@@ -47,17 +48,16 @@ class TlsClientTest : public ::testing::TestWithParam<std::string> {
     loop_.run();
   }
 
-  void start_server(tls::ServerConfig config, ConnectionCallbacks cb) {
-    if (config.certificates.empty()) config.certificates.push_back({certs().cert, certs().key});
+  void start_server(ConnectionCallbacks cb) {
+    tls::ServerConfig config;
+    config.certificates.push_back({certs().cert, certs().key});
     TcpServerOptions options;
     options.tls = tls::TlsContext::server(config);
     server_ =
         std::make_unique<TcpServer>(loop_, InetAddress::loopback_ipv4(0), std::move(cb), options);
     server_->start();
   }
-  void start_server(tls::ServerConfig config = {}) {
-    start_server(std::move(config), server_rec_.callbacks());
-  }
+  void start_server() { start_server(server_rec_.callbacks()); }
   test::TlsCounts server_counts() const { return test::tls_counts(server_->stats()); }
 
   /// A connecting TcpClient of the server through `tls`; its failed attempts go to errors_.
@@ -135,7 +135,7 @@ TEST_P(TlsClientTest, SendBeforeTheHandshakeIsQueuedThenDelivered) {
   cb.on_high_water = [&](const TcpConnectionPtr&, size_t pending) { highs.push_back(pending); };
   cb.on_low_water = [&](const TcpConnectionPtr&) { ++lows; };
   TcpClientOptions options;
-  options.tls = tls::TlsContext::client(trusting_the_test_ca());
+  options.tls = client_tls();
   options.connection.high_water_mark = kHigh;
   options.connection.low_water_mark = 16 << 10;
   TcpClient client(loop_, InetAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&sa), len), cb,
@@ -169,11 +169,11 @@ TEST_P(TlsClientTest, SendBeforeTheHandshakeIsQueuedThenDelivered) {
 // The server's close(): its output, then close_notify: a clean end for the client.
 TEST_P(TlsClientTest, ServersCloseIsACleanEndForTheClient) {
   const std::string payload = pattern(1 << 20);
-  start_server({}, server_rec_.callbacks_then([&](const TcpConnectionPtr& c) {
+  start_server(server_rec_.callbacks_then([&](const TcpConnectionPtr& c) {
     c->send(payload);
     c->close();
   }));
-  connect(tls::TlsContext::client(trusting_the_test_ca()));
+  connect(client_tls());
   ASSERT_TRUE(
       run_until(loop_, [&] { return client_rec_.closes() == 1 && server_rec_.closes() == 1; }));
   EXPECT_TRUE(client_rec_.data() == payload) << client_rec_.data().size();
@@ -186,7 +186,7 @@ TEST_P(TlsClientTest, ServersCloseIsACleanEndForTheClient) {
 
 TEST_P(TlsClientTest, ServersAbortIsAResetForTheClient) {
   start_server();
-  TcpClient& client = connect(tls::TlsContext::client(trusting_the_test_ca()));
+  TcpClient& client = connect(client_tls());
   ASSERT_TRUE(connected());
   expect_echo(client, "ping");
   server_rec_.connection()->abort();
