@@ -38,6 +38,7 @@ class Recorder {
     net::CloseReason reason;
     std::error_code error;
     size_t unsent;
+    bool truncated;  ///< TLS: the peer's stream ended without close_notify
   };
 
   explicit Recorder(bool echo = true) : echo_(echo) {}
@@ -62,7 +63,7 @@ class Recorder {
     };
     cb.on_close = [this](const net::TcpConnectionPtr&, const net::CloseInfo& info) {
       std::lock_guard lock(mu_);
-      closed_.push_back({info.reason, info.error, info.unsent});
+      closed_.push_back({info.reason, info.error, info.unsent, info.truncated});
     };
     return cb;
   }
@@ -124,7 +125,7 @@ class Recorder {
 
 inline std::ostream& operator<<(std::ostream& os, const Recorder::Closed& c) {
   return os << net::to_string(c.reason) << " (" << c.error.message() << ", unsent " << c.unsent
-            << ")";
+            << (c.truncated ? ", truncated" : "") << ")";
 }
 
 /// Caps `fd`'s kernel send or receive buffer (`option`: SO_SNDBUF or SO_RCVBUF) and returns
