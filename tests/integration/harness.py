@@ -1101,6 +1101,7 @@ TRACE_EVENTS = {
     "signal": (("signo", "count"),),
     "request": (("fd", "count"), ("method", "word"), ("target", "word")),
     "response": (("fd", "count"), ("status", "count")),
+    "handshake": (("fd", "count"), ("version", "word"), ("resumed", "count")),
 }
 _TRACE_HEAD = re.compile(r"trace (0|[1-9][0-9]*) ([a-z]+)((?: \S+)*)\Z")
 

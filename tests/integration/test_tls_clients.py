@@ -11,7 +11,7 @@ import subprocess
 import unittest
 
 from harness import (HOST, IO_TIMEOUT, STOP_TIMEOUT, ClientProcess, Deadline, Server,
-                     make_rng, read_pipe_until, recv_exactly, request, run_cli, tls_client,
+                     make_rng, parse_trace, read_pipe_until, recv_exactly, request, run_cli, tls_client,
                      tls_connect, tls_context, use_test_certs, wait_server_read_all)
 
 CERTS = use_test_certs(globals())
@@ -127,6 +127,20 @@ class PythonSsl(unittest.TestCase):
                         got = recv_exactly(sock, size, Deadline(IO_TIMEOUT))
                         self.assertTrue(got == data, f"{size} bytes echoed differently")
         srv.stop()
+
+    def test_trace_shows_the_handshake_then_plaintext(self):
+        srv = tls_server(self, "echo", "--trace")
+        with tls_connect(srv.address, tls_context(CERTS["ca"])) as sock:
+            sock.sendall(b"hello\n")
+            self.assertEqual(recv_exactly(sock, 6, Deadline(IO_TIMEOUT)), b"hello\n")
+        srv.stop()
+        story = [(l.event, l.fields) for l in parse_trace(srv.stderr_text())
+                 if l.event in ("accept", "handshake", "read", "write")]
+        fd = story[0][1]["fd"]
+        self.assertEqual([e for e, _ in story[:4]], ["accept", "handshake", "read", "write"])
+        self.assertEqual(story[1][1], {"fd": fd, "version": "TLSv1.3", "resumed": "0"})
+        self.assertEqual(story[2][1], {"fd": fd, "bytes": "6"})  # plaintext, not the record
+        self.assertEqual(story[3][1], {"fd": fd, "bytes": "6", "queued": "0"})
 
     def test_chat_two_clients(self):
         srv = tls_server(self, "chat")

@@ -73,6 +73,7 @@ schema() {
       {"signal", {{"signo", K::count}}},
       {"request", {{"fd", K::count}, {"method", K::word}, {"target", K::word}}},
       {"response", {{"fd", K::count}, {"status", K::count}}},
+      {"handshake", {{"fd", K::count}, {"version", K::word}, {"resumed", K::count}}},
   };
   return s;
 }
