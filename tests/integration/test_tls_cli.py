@@ -177,6 +177,25 @@ class TlsHandshakeTimeout(unittest.TestCase):
             srv.stop()
 
 
+class ProxyThenTls(unittest.TestCase):
+    """Behind a TCP proxy that sends a PROXY header (HAProxy's send-proxy with TLS passed
+    through), the header comes first in clear, then the client's handshake."""
+
+    def test_proxy_header_then_handshake(self):
+        with Server("http", *tls_args(), "--proxy-protocol") as srv:
+            raw = connect(srv.address)
+            raw.sendall(b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n")
+            context = tls_context(CERTS["ca"], alpn=["http/1.1"])
+            with context.wrap_socket(raw, server_hostname=HOST) as tls:
+                self.assertEqual(tls.selected_alpn_protocol(), "http/1.1")
+                tls.sendall(b"GET /proxied HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data, how = recv_until(tls, lambda d: False, Deadline(IO_TIMEOUT))
+                self.assertEqual(how, "eof")
+                self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
+                self.assertTrue(data.endswith(b"\r\n\r\nproxied"), data[-80:])
+            srv.stop()
+
+
 class TlsMetrics(unittest.TestCase):
 
     def test_handshakes_counted_exactly(self):
