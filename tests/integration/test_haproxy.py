@@ -16,8 +16,11 @@ import unittest
 import urllib.request
 
 from harness import (IO_TIMEOUT, Client, Server, assert_echoed, echo_many, free_port,
-                     make_rng, random_payloads, request, wait_for)
+                     make_rng, random_payloads, request, tls_client, tls_context, use_test_certs,
+                     wait_for)
 from haproxy import HAProxy
+
+CERTS = use_test_certs(globals())
 
 SECTIONS = """\
 frontend fe
@@ -144,6 +147,25 @@ class BehindHaproxy(unittest.TestCase):
 
     def test_http_send_proxy_v2(self):
         self.check_http("send-proxy-v2")
+
+    # --- mode tcp, TLS passed through: reactor http --tls-cert terminates it ---
+
+    def test_https_passed_through_with_send_proxy_v2(self):
+        """HAProxy forwards the client's TLS untouched after its PROXY v2 header, and checks
+        the server over TLS itself (check-ssl): the header, then a handshake, each time."""
+        with Server("http", "--proxy-protocol", "--tls-cert", CERTS["cert"], "--tls-key",
+                    CERTS["key"]) as srv:
+            front = self.start_haproxy("tcp", srv, "send-proxy-v2 check check-ssl verify none "
+                                       "inter 100ms", HTTP_CHECK)
+            self.wait_checks(passing=True)
+            context = tls_context(CERTS["ca"], alpn=["http/1.1"])
+            with tls_client(front, context) as client:
+                self.assertEqual(client.sock.selected_alpn_protocol(), "http/1.1")
+                for path, body in (("/", b"Hello, world!"), ("/through/haproxy", b"through/haproxy")):
+                    r = client.exchange(request("GET", path))
+                    self.assertEqual((r.status, r.body), (200, body))
+            self.assert_checks_never_failed()
+            srv.stop()
 
 
 if __name__ == "__main__":
