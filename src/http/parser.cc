@@ -82,11 +82,15 @@ bool valid_chunk_ext(std::string_view s) {
   return true;
 }
 
+Limits clamped(Limits limits) {
+  limits.max_request_line = std::min(limits.max_request_line, kMaxHeadLimit);
+  limits.max_header_bytes = std::min(limits.max_header_bytes, kMaxHeadLimit);
+  return limits;
+}
+
 }  // namespace
 
-RequestParser::RequestParser(const Limits& limits) : limits_(limits) {
-  limits_.max_request_line = std::min(limits_.max_request_line, kMaxHeadLimit);
-  limits_.max_header_bytes = std::min(limits_.max_header_bytes, kMaxHeadLimit);
+RequestParser::RequestParser(const Limits& limits) : asked_(limits), limits_(clamped(limits)) {
   fields_.reserve(kInitialFieldCapacity);
   request_.headers_.reserve(kInitialFieldCapacity);
 }

@@ -18,6 +18,7 @@ struct Limits {
   std::size_t max_header_bytes = 65536;  ///< header (and trailer) block with CRLFs -> 431
   std::size_t max_headers = 100;         ///< field lines (and trailer lines) -> 431
   std::size_t max_body = 16 << 20;       ///< decoded body -> 413
+  friend bool operator==(const Limits&, const Limits&) = default;
 };
 
 // Verdicts where RFC 9112 leaves a choice (the tests pin each one):
@@ -104,6 +105,10 @@ class RequestParser {
   /// Forgets the current request, keeping allocated capacity, for the next one.
   void reset() noexcept;
 
+  /// True when this parser was made with `limits`: between requests it can then serve
+  /// any connection that wants those.
+  bool made_for(const Limits& limits) const noexcept { return asked_ == limits; }
+
  private:
   // Where parsing resumes. Each phase owns a contiguous range of the input:
   //
@@ -161,7 +166,8 @@ class RequestParser {
   bool fail(int status, std::string_view reason);
   inline void bind_views(std::string_view in);
 
-  Limits limits_;
+  Limits asked_;   // as given to the constructor
+  Limits limits_;  // as applied
   Phase phase_ = Phase::leading;
   Result result_{State::need_more, 0, 0, {}};
 

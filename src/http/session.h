@@ -127,6 +127,10 @@ class Session final : public net::ConnectionContext {
   void fail(const net::TcpConnectionPtr& connection, int status, std::string_view why,
             std::string_view input);
   void write_ready(const net::TcpConnectionPtr& connection, net::Buffer& out);
+  static std::unique_ptr<RequestParser>& spare_parser();
+  inline void take_parser();
+  inline void release_parser();
+  static std::unique_ptr<Note>& spare_note();
   std::unique_ptr<Note> fresh_note();
   std::unique_ptr<Note> note(const Request* request, std::string_view input);
   void note_partial(std::string_view input);
@@ -138,12 +142,13 @@ class Session final : public net::ConnectionContext {
 
   std::shared_ptr<const SessionConfig> config_;
   LoopRequestCounters* counts_ = nullptr;  // this loop's block, when the server counts
-  RequestParser parser_;
+  // Only while a request is being parsed: between requests it goes back to the thread
+  // (see release_parser()).
+  std::unique_ptr<RequestParser> parser_;
   std::vector<Pending> pending_;
   // The request still arriving, for the record of a 408: its first line as far as it came,
   // or (once its head is parsed) its note. Kept only when on_response is set.
   std::unique_ptr<Note> partial_;
-  std::unique_ptr<Note> spare_note_;  // see fresh_note()
   uint64_t next_sequence_ = 0;
   uint64_t written_ = 0;
   // The last request this connection answers: set by a drain that finds one arriving.

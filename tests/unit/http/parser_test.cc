@@ -906,6 +906,17 @@ TEST(ParserFlow, HeadersVectorIsReusedAcrossReset) {
   EXPECT_EQ(parser.request().headers().data(), storage);
 }
 
+// A session reuses a parser for another connection only if it applies the same limits.
+TEST(ParserFlow, MadeForTheLimitsItWasGiven) {
+  Limits strict;
+  strict.max_headers = 7;
+  EXPECT_TRUE(RequestParser(strict).made_for(strict));
+  EXPECT_FALSE(RequestParser(strict).made_for(Limits{}));
+  Limits huge;  // clamped inside, still made for what it was given
+  huge.max_request_line = std::size_t{1} << 40;
+  EXPECT_TRUE(RequestParser(huge).made_for(huge));
+}
+
 // Byte-at-a-time feeding must be linear: a quadratic parser would examine a 60 KB
 // header block ~1.8e9 times here and take many seconds.
 TEST(ParserFlow, OneByteAtATimeIsLinear) {

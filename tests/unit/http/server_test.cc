@@ -466,6 +466,26 @@ TEST_F(ServerTest, ExpectContinueGetsTheInterimResponse) {
   EXPECT_EQ(r.body, "body");
 }
 
+// Between requests a connection gives its parser back to the thread; one with a request
+// half-read keeps its own while other connections' requests go through.
+TEST_F(ServerTest, AHalfReadRequestKeepsItsParserWhileOthersAreServed) {
+  f_.start(echo_target);
+  auto a = f_.connect();
+  auto b = f_.connect();
+  const std::string request = wire_request("GET", "/a?long=query");
+  a->send(request.substr(0, request.size() / 2));  // sent before b's, so read no later
+  for (std::string target : {"/b1", "/b2", "/b3"}) {
+    Reply r = f_.exchange(*b, wire_request("GET", target));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, target);
+  }
+  Reply r = f_.exchange(*a, request.substr(request.size() / 2));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "/a?long=query");
+  r = f_.exchange(*b, wire_request("GET", "/b4"));
+  EXPECT_EQ(r.body, "/b4");
+}
+
 TEST_F(ServerTest, HeaderTimeoutAnswers408ThenCloses) {
   ServerOptions options;
   options.header_timeout = 50ms;
