@@ -117,27 +117,36 @@ def echo_load(case, kids, port, server_pid, timing, log_path, window=Window):
 WRK_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
 
 
-def wrk_load(case, kids, port, server_pid, timing, log_path, window=Window):
-    cmd = wrk_command(case.params, port, timing)
+def timed_run(name, cmd, kids, server_pid, timing, log_path, window, end_margin):
+    """Runs a load generator that measures for timing.duration after timing.warmup; the
+    server's CPU window opens a margin after the warm-up and closes `end_margin` seconds
+    after the duration (negative: before). Returns (exit status, output, window); the
+    output is appended to log_path."""
     t0 = time.monotonic()
     client = kids.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         win = window(server_pid, client.pid)
         sleep_until(t0 + timing.warmup + MARGIN)
         win.start()
-        sleep_until(t0 + timing.warmup + timing.duration + MARGIN)
+        sleep_until(t0 + timing.warmup + timing.duration + end_margin)
         win.end()
         out, _ = client.communicate(timeout=timing.warmup + timing.duration + 30)
         out = out.decode(errors="replace")
     except subprocess.TimeoutExpired:
-        raise BenchError("wrk did not finish in time")
+        raise BenchError(f"{name} did not finish in time")
     finally:
         kids.stop(client)
     with open(log_path, "a") as log:
         log.write(out)
+    return client.returncode, out, win
+
+
+def wrk_load(case, kids, port, server_pid, timing, log_path, window=Window):
+    rc, out, win = timed_run("wrk", wrk_command(case.params, port, timing), kids, server_pid,
+                             timing, log_path, window, MARGIN)
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if client.returncode != 0 or not m:
-        raise BenchError(f"wrk exit {client.returncode}: {out.strip()[-300:]}")
+    if rc != 0 or not m:
+        raise BenchError(f"wrk exit {rc}: {out.strip()[-300:]}")
     # wrk prints 0 for a percentile it has no samples for (pipelining: one per batch)
     lat = {q: float(v) * WRK_UNITS[u] or float("nan")
            for q, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
@@ -152,26 +161,11 @@ def wrk_load(case, kids, port, server_pid, timing, log_path, window=Window):
 
 def handshake_load(case, kids, port, server_pid, timing, log_path, window=Window):
     """tls_load --mode full: a new connection and a full TLS handshake per request."""
-    cmd = tls_load_command(case.params, port, timing)
-    t0 = time.monotonic()
-    client = kids.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        win = window(server_pid, client.pid)
-        sleep_until(t0 + timing.warmup + MARGIN)
-        win.start()
-        sleep_until(t0 + timing.warmup + timing.duration - MARGIN)
-        win.end()
-        out, _ = client.communicate(timeout=timing.warmup + timing.duration + 30)
-        out = out.decode(errors="replace")
-    except subprocess.TimeoutExpired:
-        raise BenchError("tls_load did not finish in time")
-    finally:
-        kids.stop(client)
-    with open(log_path, "a") as log:
-        log.write(out)
+    rc, out, win = timed_run("tls_load", tls_load_command(case.params, port, timing), kids,
+                             server_pid, timing, log_path, window, -MARGIN)
     kv = parse_kv(out)
-    if client.returncode != 0 or "connections_per_sec" not in kv:
-        raise BenchError(f"tls_load exit {client.returncode}: {out.strip()[-300:]}")
+    if rc != 0 or "connections_per_sec" not in kv:
+        raise BenchError(f"tls_load exit {rc}: {out.strip()[-300:]}")
     if int(kv["resumed"]):  # the point of the case: no handshake may resume
         raise BenchError(f"{kv['resumed']} of {kv['completed']} handshakes resumed")
     extra = {"p50_us": float("nan"), "p99_us": float("nan"), "errors": int(kv["errors"])}

@@ -80,6 +80,8 @@ void TcpConnection::secure_handshake() {
   const SecureSession::Result r = s.handshake();
   s.read_wants_write = r.status == Status::want_write;
   if (r.status == Status::want_read || r.status == Status::want_write) return update_interest();
+  if (r.status == Status::closed || r.status == Status::truncated)  // the peer left
+    return finish(CloseReason::error, s.error() ? s.error() : Errc::end_of_stream);
   if (r.status != Status::done) return finish(CloseReason::error, s.error());
   s.established = true;
   loop().cancel(s.handshake_timer);

@@ -27,6 +27,9 @@ TcpClient::TcpClient(EventLoop& loop, InetAddress server, ConnectionCallbacks ca
 
 TcpClient::~TcpClient() {
   wanted_ = false;
+  // abort_all() below ends a handshake under way: that is no failed attempt to report
+  // (and the callback would run inside this destructor).
+  group_->on_handshake_failed = nullptr;
   give_up_attempt();
   loop_.cancel(retry_timer_);
   group_->abort_all();

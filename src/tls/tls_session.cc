@@ -61,9 +61,10 @@ class TlsSession final : public SecureSession {
 
  private:
   Result outcome(int rc);
+  // OpenSSL may fail without queueing a reason; the connection still reports one.
   Result fail(std::error_code error) {
     fatal_ = true;
-    error_ = error;
+    error_ = error ? error : std::make_error_code(std::errc::protocol_error);
     return {Status::failed};
   }
 
